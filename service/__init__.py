@@ -1,0 +1,1 @@
+"""Penguin species classification service: model loading, preprocessing and the HTTP API."""

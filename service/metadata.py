@@ -1,0 +1,105 @@
+"""The metadata that travels beside every model file, and the checks that bind the two.
+
+The model file is treated as code: before it is loaded, its SHA-256 must match the one recorded
+at export. Everything needed to use the model (labels, preprocessing, temperature, rejection
+rule) is read from here, so serving never repeats constants that training chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+REJECT_LABEL = "no_penguin"
+
+
+class Preprocessing(BaseModel):
+    """How a decoded photo becomes the model's input tensor."""
+
+    input_size: int = Field(gt=0, description="Side of the square input, in pixels.")
+    resize: Literal["squash"] = Field(
+        description="'squash': the whole photo is resized to a square, aspect ratio not kept, "
+        "so a penguin near the border is never cropped away."
+    )
+    interpolation: Literal["bilinear"]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+class Rejection(BaseModel):
+    """When the answer is 'no penguin' instead of a species."""
+
+    label: str = Field(description="Output class that means 'none of the three species'.")
+    min_species_probability: float = Field(
+        ge=0.0, le=1.0, description="Below this, the best species is not trusted and rejected."
+    )
+
+
+class ModelMetadata(BaseModel):
+    """Everything needed to use, verify and describe one exported model file."""
+
+    format: str
+    model_file: str = Field(description="File name of the model, beside this metadata file.")
+    sha256: str
+    architecture: str
+    version: str
+    created_at: str
+    labels: list[str] = Field(description="Model outputs in order, the reject class included.")
+    preprocessing: Preprocessing
+    temperature: float = Field(gt=0.0, description="Logits are divided by this before softmax.")
+    rejection: Rejection
+    training: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+
+    @property
+    def species(self) -> list[str]:
+        """The labels a prediction may name, without the reject class."""
+        return [label for label in self.labels if label != self.rejection.label]
+
+
+class ModelIntegrityError(Exception):
+    """The model file or its metadata is missing, unreadable, or they do not belong together."""
+
+
+def metadata_path_for(model_path: Path) -> Path:
+    """The metadata file travels beside the model with the same name and a .json suffix."""
+    return model_path.with_suffix(".json")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_metadata(model_path: Path) -> ModelMetadata:
+    path = metadata_path_for(model_path)
+    try:
+        return ModelMetadata.model_validate_json(path.read_bytes())
+    except FileNotFoundError as error:
+        raise ModelIntegrityError(f"metadata file {path} is missing") from error
+    except (OSError, ValidationError) as error:
+        raise ModelIntegrityError(f"metadata file {path} is unreadable: {error}") from error
+
+
+def write_metadata(model_path: Path, metadata: ModelMetadata) -> Path:
+    path = metadata_path_for(model_path)
+    path.write_text(metadata.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def verify_model_file(model_path: Path, metadata: ModelMetadata) -> None:
+    """Refuse a model file that is missing or is not the one the metadata describes."""
+    if not model_path.is_file():
+        raise ModelIntegrityError(f"model file {model_path} is missing")
+    actual = sha256_of(model_path)
+    if actual != metadata.sha256:
+        raise ModelIntegrityError(
+            f"model file {model_path} has SHA-256 {actual} but its metadata expects "
+            f"{metadata.sha256}: the file is corrupted or was replaced"
+        )

@@ -1,0 +1,1 @@
+"""Training pipeline: synthetic data, fine-tuning, calibration, evaluation and export."""

@@ -1,0 +1,52 @@
+"""Preprocessing and augmentation choices made at training time.
+
+The evaluation-time preprocessing is written into the model's metadata from here, and serving
+reads it from there: this is the only place its values are chosen.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+from service.metadata import Preprocessing
+
+# torchvision's ImageNet statistics, so that `--pretrained imagenet` weights see what they expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def preprocessing_spec(*, input_size: int) -> Preprocessing:
+    return Preprocessing(
+        input_size=input_size,
+        resize="squash",
+        interpolation="bilinear",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+    )
+
+
+def cache_size_for(input_size: int) -> int:
+    """Training images are cached a little larger than the input so random crops keep detail."""
+    return round(input_size * 1.15)
+
+
+def train_augmentation(*, input_size: int) -> v2.Compose:
+    """Augmentations for uint8 CHW tensors cut from the cached, squashed photos.
+
+    Crops stay large (a penguin near the border must remain recognisable), colour changes stay
+    moderate (colour is a field mark: Gentoo's orange bill must stay orange).
+    """
+    return v2.Compose([
+        v2.RandomResizedCrop(input_size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.RandomRotation(10)], p=0.3),
+        v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.25, hue=0.02),
+        v2.RandomGrayscale(p=0.03),
+        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
+    ])
+
+
+def eval_resize(pixels: torch.Tensor, *, input_size: int) -> torch.Tensor:
+    """Cached training tensors to input size for validation, matching serving's squash."""
+    return v2.functional.resize(pixels, [input_size, input_size], antialias=True)
