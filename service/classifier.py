@@ -86,6 +86,8 @@ def load_classifier(model_path: Path) -> Classifier:
     Raises `ModelIntegrityError` with the exact reason when any step fails; nothing is loaded
     from a file whose checksum does not match.
     """
+    if not model_path.is_file():  # named first: "the model is missing" is the likelier news
+        raise ModelIntegrityError(f"model file {model_path} is missing")
     metadata = read_metadata(model_path)
     verify_model_file(model_path, metadata)
     try:

@@ -83,8 +83,19 @@ def read_metadata(model_path: Path) -> ModelMetadata:
         return ModelMetadata.model_validate_json(path.read_bytes())
     except FileNotFoundError as error:
         raise ModelIntegrityError(f"metadata file {path} is missing") from error
-    except (OSError, ValidationError) as error:
+    except OSError as error:
         raise ModelIntegrityError(f"metadata file {path} is unreadable: {error}") from error
+    except ValidationError as error:
+        raise ModelIntegrityError(
+            f"metadata file {path} is unreadable: {_summarise(error)}") from error
+
+
+def _summarise(error: ValidationError) -> str:
+    """Pydantic's report in one line (it spans several, with URLs), for logs and 503 bodies."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'file'}: {problem['msg']}"
+        for problem in error.errors()
+    )
 
 
 def write_metadata(model_path: Path, metadata: ModelMetadata) -> Path:

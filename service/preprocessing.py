@@ -64,7 +64,9 @@ def sniff_unsupported_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, *, draft_size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_image(
+    data: bytes, *, draft_size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
     """Decode an upload to an upright RGB image, refusing anything unsafe or unreadable.
 
     `draft_size` lets the JPEG decoder scale by 1/2, 1/4 or 1/8 in the DCT while keeping both

@@ -1,0 +1,39 @@
+"""Typed FastAPI dependencies: what a route may ask for, read from `app.state`.
+
+Routes declare `pipeline: PipelineDep` instead of reaching into globals, so a route that needs
+the model cannot run (it answers 503 with the reason) until the model is ready.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.model_state import ModelState
+from service.pipeline import ClassificationPipeline
+from service.settings import Settings
+from service.web_render import PageRenderer
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_model_state(request: Request) -> ModelState:
+    return request.app.state.model
+
+
+def get_pipeline(request: Request) -> ClassificationPipeline:
+    """Resolved before the body is read, so a 503 never waits for an upload."""
+    return get_model_state(request).require_pipeline()
+
+
+def get_pages(request: Request) -> PageRenderer:
+    return request.app.state.pages
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
+PipelineDep = Annotated[ClassificationPipeline, Depends(get_pipeline)]
+PagesDep = Annotated[PageRenderer, Depends(get_pages)]

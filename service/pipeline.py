@@ -1,0 +1,151 @@
+"""The request path from uploaded bytes to a prediction, as small named async steps.
+
+Decoding runs in a thread pool (Pillow releases the GIL while decoding, so several uploads
+decode in parallel) and inference in the runner's thread: the event loop only waits, so health
+checks and other requests are answered while a large photo decodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from service.classifier import Prediction
+from service.errors import ApiError
+from service.inference import InferenceRunner
+from service.limits import describe_limit
+from service.metadata import ModelMetadata
+from service.preprocessing import ImageRejected, decode_image, image_to_input
+from service.uploads import Upload
+
+PREVIEW_SIZE = 480
+PREVIEW_QUALITY = 80
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded upload: the model input and, for the web page, a small JPEG preview."""
+
+    tensor: torch.Tensor
+    preview_jpeg: bytes | None
+
+
+@dataclass(frozen=True)
+class Classified:
+    """A prediction with what it cost, for the response's timing_ms."""
+
+    prediction: Prediction
+    preview_jpeg: bytes | None
+    decode_ms: float
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class BatchClassified:
+    """One outcome per upload, in upload order: a prediction, or the reason it has none."""
+
+    outcomes: list[Prediction | ApiError]
+    decode_ms: float
+    inference_ms: float
+
+
+class ClassificationPipeline:
+    """A loaded model plus the limits and thread pools needed to serve it."""
+
+    def __init__(
+        self,
+        metadata: ModelMetadata,
+        runner: InferenceRunner,
+        decode_pool: Executor,
+        *,
+        max_pixels: int,
+        max_file_bytes: int,
+    ) -> None:
+        self.metadata = metadata
+        self.runner = runner
+        self.decode_pool = decode_pool
+        self.max_pixels = max_pixels
+        self.max_file_bytes = max_file_bytes
+
+    async def classify(self, upload: Upload, *, preview: bool = False) -> Classified:
+        """Decode, preprocess and classify one upload."""
+        started = time.perf_counter()
+        prepared = await self.preprocess(upload, preview=preview)
+        decoded = time.perf_counter()
+        prediction = await self.predict(prepared.tensor)
+        return Classified(prediction, prepared.preview_jpeg, _ms(started, decoded), _ms(decoded))
+
+    async def classify_many(self, uploads: Sequence[Upload]) -> BatchClassified:
+        """Decode all uploads concurrently, then classify the good ones in one forward pass."""
+        started = time.perf_counter()
+        prepared = await asyncio.gather(*(self._preprocess_or_error(u) for u in uploads))
+        decoded = time.perf_counter()
+        tensors = [item.tensor for item in prepared if isinstance(item, Prepared)]
+        predictions = iter(await self.runner.predict_batch(torch.stack(tensors)) if tensors else [])
+        outcomes = [next(predictions) if isinstance(item, Prepared) else item for item in prepared]
+        return BatchClassified(outcomes, _ms(started, decoded), _ms(decoded))
+
+    async def preprocess(self, upload: Upload, *, preview: bool = False) -> Prepared:
+        """Bytes to model input (in the decode pool), using the model's own preprocessing."""
+        if len(upload.data) > self.max_file_bytes:
+            limit = describe_limit(self.max_file_bytes)
+            raise ApiError(413, "file_too_large",
+                           f"{upload.filename} is larger than the {limit} limit for one photo.")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.decode_pool, self._prepare, upload.data, preview)
+
+    async def predict(self, tensor: torch.Tensor) -> Prediction:
+        """One input tensor to a prediction, off the event loop."""
+        return await self.runner.predict(tensor)
+
+    def _prepare(self, data: bytes, preview: bool) -> Prepared:
+        """The preview is decoded on its own: a JPEG decoded for a small model input is too
+        coarse to show, and reusing a larger decode would change the model's input, so the page
+        could disagree with /predict about the same photo."""
+        spec = self.metadata.preprocessing
+        tensor = image_to_input(self._decode(data, spec.input_size), spec)
+        if not preview:
+            return Prepared(tensor, None)
+        return Prepared(tensor, _preview_jpeg(self._decode(data, PREVIEW_SIZE)))
+
+    def _decode(self, data: bytes, draft_size: int) -> Image.Image:
+        try:
+            return decode_image(data, draft_size=draft_size, max_pixels=self.max_pixels)
+        except ImageRejected as rejected:
+            raise ApiError.from_rejected_image(rejected) from rejected
+
+    async def _preprocess_or_error(self, upload: Upload) -> Prepared | ApiError:
+        try:
+            return await self.preprocess(upload)
+        except ApiError as error:
+            return error
+
+
+def _preview_jpeg(image: Image.Image) -> bytes:
+    """A small JPEG of the upright photo, so the result page can show what was classified."""
+    thumbnail = image.copy()
+    thumbnail.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    buffer = io.BytesIO()
+    thumbnail.save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
+    return buffer.getvalue()
+
+
+def log_summary(prediction: Prediction) -> dict[str, str | float]:
+    """What a request's log line says about its prediction."""
+    return {"species": prediction.species, "confidence": round(prediction.confidence, 4)}
+
+
+def preview_data_url(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def _ms(start: float, end: float | None = None) -> float:
+    return round(((end if end is not None else time.perf_counter()) - start) * 1000, 1)

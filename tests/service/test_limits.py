@@ -1,0 +1,109 @@
+"""Oversized bodies are refused while streaming, before the application has read them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+CHUNK = 16 * 1024
+LIMIT = 64 * 1024
+BOUNDARY = "limit-test-boundary"
+
+
+class CountingBody:
+    """An async request body of CHUNK-sized pieces (far more than any limit), counting pulls."""
+
+    def __init__(self, first: bytes = b"", total: int = 64 * 1024 * 1024) -> None:
+        self.first = first
+        self.total = total
+        self.pulled = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self.first:
+            self.pulled += 1
+            yield self.first
+        for _ in range(self.total // CHUNK):
+            self.pulled += 1
+            yield b"\xff" * CHUNK
+
+    @property
+    def bytes_pulled(self) -> int:
+        return len(self.first) + CHUNK * self.pulled
+
+
+def multipart_start(field: str) -> bytes:
+    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+            f"filename=\"big.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+
+
+@pytest.fixture(scope="module")
+def small_limit_client(serve, settings_for):
+    with serve(settings_for(max_upload_bytes=LIMIT, max_batch_upload_bytes=LIMIT)) as client:
+        yield client
+
+
+def assert_refused_early(response, body: CountingBody) -> None:
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+    # Stopped within a chunk or two of the limit, out of 64 MiB offered.
+    assert body.bytes_pulled <= LIMIT + 2 * CHUNK
+
+
+def test_chunked_raw_body_over_the_limit_is_413_without_reading_it_all(small_limit_client):
+    body = CountingBody()
+    response = small_limit_client.post("/predict", content=body,
+                                       headers={"Content-Type": "image/jpeg"})
+    assert "content-length" not in response.request.headers  # really chunked
+    assert_refused_early(response, body)
+    error = response.json()["error"]
+    assert error["code"] == "upload_too_large" and "64 MiB" not in error["message"]
+    assert "65,536 bytes" in error["message"]
+
+
+@pytest.mark.parametrize(("path", "field"), [("/predict", "file"), ("/predict/batch", "files")])
+def test_chunked_multipart_over_the_limit_is_413(small_limit_client, path, field):
+    body = CountingBody(first=multipart_start(field))
+    response = small_limit_client.post(
+        path, content=body, headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    assert_refused_early(response, body)
+    assert response.json()["error"]["code"] == "upload_too_large"
+
+
+def test_declared_content_length_over_the_limit_is_refused_before_reading(small_limit_client):
+    body = CountingBody()
+    response = small_limit_client.post(
+        "/predict", content=body,
+        headers={"Content-Type": "image/jpeg", "Content-Length": str(LIMIT + 1)})
+    assert response.status_code == 413
+    assert body.pulled == 0
+
+
+def test_the_web_form_gets_the_413_as_a_page(small_limit_client):
+    body = CountingBody(first=multipart_start("file"))
+    response = small_limit_client.post(
+        "/classify", content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    assert_refused_early(response, body)
+    assert response.headers["content-type"].startswith("text/html")
+    assert "That file is too large" in response.text
+
+
+def test_a_body_exactly_at_the_limit_is_accepted(serve, settings_for, photo):
+    data = photo("red", size=(300, 300), fmt="BMP")
+    with serve(settings_for(max_upload_bytes=len(data))) as client:
+        at_limit = client.post("/predict", content=data, headers={"Content-Type": "image/bmp"})
+        over = client.post("/predict", content=data + b"\x00",
+                           headers={"Content-Type": "image/bmp"})
+    assert at_limit.status_code == 200 and at_limit.json()["species"] == "Adelie"
+    assert over.status_code == 413
+
+
+def test_the_refusal_is_logged_with_the_bytes_actually_read(small_limit_client, caplog):
+    body = CountingBody()
+    with caplog.at_level(logging.INFO, logger="service.requests"):
+        small_limit_client.post("/predict", content=body, headers={"Content-Type": "image/png"})
+    (line,) = [r for r in caplog.records if getattr(r, "path", None) == "/predict"]
+    assert line.status == 413 and line.error_code == "upload_too_large"
+    assert LIMIT < line.bytes_in <= LIMIT + CHUNK

@@ -1,0 +1,94 @@
+"""Settings from environment variables, and the CPU count derived from cgroups and affinity."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.cpus import cgroup_cpu_quota, usable_cpu_count
+from service.settings import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
+
+ENV_NAMES = ["PORT", "HOST", "MODEL_PATH", "MAX_UPLOAD_BYTES", "MAX_BATCH_UPLOAD_BYTES",
+             "MAX_IMAGE_PIXELS", "MAX_BATCH_FILES", "TORCH_THREADS", "DECODE_WORKERS",
+             "LOG_LEVEL"]
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults(clean_env):
+    settings = Settings()
+    assert (settings.port, settings.host) == (8080, "0.0.0.0")
+    assert settings.model_path == REPO_ROOT / "weights" / "penguin_classifier.pt"
+    assert settings.model_path == DEFAULT_MODEL_PATH and settings.model_path.is_absolute()
+    assert settings.max_upload_bytes == 10 * 1024 * 1024
+    assert settings.max_batch_files == 32
+    assert settings.torch_threads == settings.decode_workers == usable_cpu_count()
+    assert settings.log_level == "INFO"
+
+
+def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path):
+    values = {"PORT": "9123", "HOST": "127.0.0.1", "MODEL_PATH": str(tmp_path / "m.pt"),
+              "MAX_UPLOAD_BYTES": "1000", "MAX_BATCH_UPLOAD_BYTES": "5000",
+              "MAX_IMAGE_PIXELS": "4000000", "MAX_BATCH_FILES": "4", "TORCH_THREADS": "3",
+              "DECODE_WORKERS": "5", "LOG_LEVEL": "debug"}
+    for name, value in values.items():
+        clean_env.setenv(name, value)
+    settings = Settings()
+    assert settings.model_dump() == {
+        "port": 9123, "host": "127.0.0.1", "model_path": tmp_path / "m.pt",
+        "max_upload_bytes": 1000, "max_batch_upload_bytes": 5000,
+        "max_image_pixels": 4_000_000, "max_batch_files": 4, "torch_threads": 3,
+        "decode_workers": 5, "log_level": "DEBUG",
+    }
+
+
+def test_relative_model_path_is_taken_from_the_working_directory(clean_env, tmp_path):
+    clean_env.chdir(tmp_path)
+    clean_env.setenv("MODEL_PATH", "models/x.pt")
+    assert Settings().model_path == tmp_path / "models" / "x.pt"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PORT", "http"), ("PORT", "70000"), ("MAX_UPLOAD_BYTES", "0"), ("TORCH_THREADS", "0"),
+    ("LOG_LEVEL", "chatty"),
+])
+def test_invalid_values_are_refused(clean_env, name, value):
+    clean_env.setenv(name, value)
+    with pytest.raises(ValidationError, match=name.lower()):
+        Settings()
+
+
+def write_cgroup(root: Path, files: dict[str, str]) -> Path:
+    for relative, content in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(content + "\n")
+    return root
+
+
+@pytest.mark.parametrize(("files", "quota"), [
+    ({"cpu.max": "max 100000"}, None),
+    ({"cpu.max": "150000 100000"}, 1.5),
+    ({"cpu.max": "50000 100000"}, 0.5),
+    ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3.0),
+    ({"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, 2.0),
+    ({}, None),
+])
+def test_cgroup_quota_v1_and_v2(tmp_path, files, quota):
+    assert cgroup_cpu_quota(write_cgroup(tmp_path, files)) == quota
+
+
+def test_usable_cpus_is_the_smaller_of_quota_and_affinity(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert usable_cpu_count(write_cgroup(tmp_path / "a", {"cpu.max": "150000 100000"})) == 2
+    assert usable_cpu_count(write_cgroup(tmp_path / "b", {"cpu.max": "800000 100000"})) == 4
+    assert usable_cpu_count(write_cgroup(tmp_path / "c", {"cpu.max": "max 100000"})) == 4
+    assert usable_cpu_count(write_cgroup(tmp_path / "d", {"cpu.max": "10000 100000"})) == 1
