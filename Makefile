@@ -53,3 +53,135 @@ lint: $(VENV_STAMP) ## Static checks: ruff
 clean: ## Remove the venv, generated data and caches
 	rm -rf $(VENV) data/generated .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# ==== Container and Cloud Run (Dockerfile, deploy/; every step explained in deploy/README.md) ====
+# The lines `test:`, `lint:` and `clean:` below add prerequisites to those targets (make merges
+# them with the rules above): the runtime venv before the tests, hadolint and deploy/ in lint.
+.PHONY: requirements runtime-venv lint-deploy docker-build docker-run deploy deploy-yaml \
+        deploy-green smoke promote canary rollback clean-deploy
+
+# A venv holding only requirements/runtime.txt, installed the way the Dockerfile installs the
+# image's (except that torch comes from this machine's index, not the PyTorch CPU one). The tests
+# start the service from it, so a serving dependency missing from the image fails CI. Rebuilt
+# only when the requirements file changes: it takes a minute or two and ~5 GB (CUDA torch here).
+RUNTIME_VENV ?= .venv-runtime
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
+
+DOCKER_IMAGE ?= penguin-classifier:local
+# Cloud Run: make deploy PROJECT=my-project REGION=europe-west1 [IMAGE_TAG=v1] [IMAGE=existing]
+PROJECT ?=
+REGION ?=
+SERVICE ?= penguin-classifier
+REPOSITORY ?= penguin
+IMAGE_TAG ?= $(shell git describe --always --dirty 2>/dev/null || echo latest)
+IMAGE ?=
+MIN_INSTANCES ?=
+MAX_INSTANCES ?=
+PHOTO ?=
+PERCENT ?= 10
+REVISION ?=
+CLOUDRUN = $(PYTHON) deploy/cloudrun.py --project='$(PROJECT)' --region='$(REGION)' \
+	--service='$(SERVICE)' --repository='$(REPOSITORY)' --image-tag='$(IMAGE_TAG)' \
+	$(if $(IMAGE),--image='$(IMAGE)') $(if $(PHOTO),--photo='$(PHOTO)') \
+	$(if $(MIN_INSTANCES),--min-instances='$(MIN_INSTANCES)') \
+	$(if $(MAX_INSTANCES),--max-instances='$(MAX_INSTANCES)')
+
+requirements: $(VENV_STAMP) ## Regenerate requirements/runtime.txt after changing pyproject's dependencies
+	$(BIN)/python deploy/lock_requirements.py
+
+$(RUNTIME_STAMP): requirements/runtime.txt
+	rm -rf $(RUNTIME_VENV)
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	@# Ignored by git from inside, so a 5 GB venv can never be committed by accident.
+	@echo '*' > $(RUNTIME_VENV)/.gitignore
+	$(RUNTIME_VENV)/bin/python -m pip install --quiet -r requirements/runtime.txt
+	@touch $@
+
+runtime-venv: $(RUNTIME_STAMP) ## Build .venv-runtime: the image's dependencies and nothing else
+
+test: $(RUNTIME_STAMP)
+lint: lint-deploy
+clean: clean-deploy
+
+lint-deploy: $(VENV_STAMP) ## Static checks of the container and deploy/: hadolint, ruff
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/ruff check deploy
+
+docker-build: ## Build the image with a local Docker engine (tag penguin-classifier:local)
+	docker build --tag $(DOCKER_IMAGE) .
+
+docker-run: ## Run the local image on http://localhost:8080 like Cloud Run: 2 CPUs, 2 GiB, read-only
+	docker run --rm --publish 8080:8080 --cpus 2 --memory 2g --read-only --tmpfs /tmp \
+		$(DOCKER_IMAGE)
+
+deploy: ## Build with Cloud Build, deploy to Cloud Run, all traffic: make deploy PROJECT=.. REGION=..
+	$(CLOUDRUN) deploy
+
+deploy-yaml: ## The same, declaratively: apply deploy/service.yaml (gcloud run services replace)
+	$(CLOUDRUN) deploy-yaml
+
+deploy-green: ## Build and deploy a revision with no traffic, tagged green; smoke test its URL
+	$(CLOUDRUN) green
+
+smoke: ## Smoke test the green revision again (a prediction on a sample photo)
+	$(CLOUDRUN) smoke
+
+promote: ## Send all traffic to the green revision
+	$(CLOUDRUN) promote
+
+canary: ## Send PERCENT (default 10) of the traffic to the green revision
+	$(CLOUDRUN) canary $(PERCENT)
+
+rollback: ## Send all traffic back to the previous revision (or to REVISION=name)
+	$(CLOUDRUN) rollback $(if $(REVISION),--revision='$(REVISION)')
+
+clean-deploy: ## Remove the runtime venv
+	rm -rf $(RUNTIME_VENV)
+
+# ==== Load tests (Locust; loadtest/README.md) ====
+# make loadtest SCENARIO=normal HOST=http://localhost:8080 [WAIT=none]: headless, reports in a
+# timestamped folder under loadtest/results/. Scenarios: smoke baseline normal stress spike tenx
+# soak (SOAK_USERS, SOAK_MINUTES) ceiling (CEILING_USERS, CEILING_STEP_SECONDS).
+.PHONY: loadtest loadtest-ui loadtest-summary
+
+SCENARIO ?= normal
+HOST ?= http://localhost:8080
+WAIT ?=
+RUN ?=
+
+loadtest: $(VENV_STAMP) ## Run a load scenario headless: make loadtest SCENARIO=normal HOST=url
+	$(BIN)/python -m loadtest.run --scenario '$(SCENARIO)' --host '$(HOST)' --wait '$(WAIT)'
+
+loadtest-ui: $(VENV_STAMP) ## Locust's web UI on http://localhost:8089 (SCENARIO= to use a shape)
+	$(if $(filter command line,$(origin SCENARIO)),SCENARIO='$(SCENARIO)') WAIT='$(WAIT)' \
+		$(BIN)/locust -f loadtest/locustfile.py --host '$(HOST)' --web-port 8089
+
+loadtest-summary: $(VENV_STAMP) ## Re-summarise a run's CSVs (markdown + PNG): make loadtest-summary RUN=dir
+	$(BIN)/python -m loadtest.summary '$(RUN)'
+
+# ==== Browser tests (tests/browser: the web page in headless Chromium, driven by Playwright) ====
+# `make test` first installs Debian's chromium and chromium-driver when /usr/bin/chromium is
+# missing (apt-get, through sudo unless root); Playwright's own browser download is not used.
+# If the install fails, the run stops here saying so. PENGUIN_SKIP_BROWSER=1 skips the install
+# and the browser tests instead, and pytest ends with a banner saying the page was NOT tested.
+.PHONY: test-browser
+
+CHROMIUM := /usr/bin/chromium
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
+APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+$(CHROMIUM):
+	@if [ "$(PENGUIN_SKIP_BROWSER)" = 1 ]; then \
+		echo "!!! PENGUIN_SKIP_BROWSER=1: $@ is missing and is NOT installed; the browser tests will be skipped !!!" >&2; \
+	else \
+		echo "$@ is missing: installing $(BROWSER_PACKAGES) with apt-get, for the browser tests"; \
+		{ $(APT) update && $(APT) install -y --no-install-recommends $(BROWSER_PACKAGES); } || { \
+		echo "!!! Could not install Chromium, so the browser tests cannot run. Install it by hand" \
+		     "(apt-get install $(BROWSER_PACKAGES)) or set PENGUIN_SKIP_BROWSER=1 to skip them. !!!" >&2; \
+		exit 1; }; \
+	fi
+
+test: $(CHROMIUM)
+
+test-browser: $(VENV_STAMP) $(CHROMIUM) ## Run only the browser tests (they rewrite docs/screenshots/)
+	$(BIN)/python -m pytest tests/browser

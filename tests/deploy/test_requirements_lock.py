@@ -1,0 +1,51 @@
+"""requirements/runtime.txt, which the image and the runtime venv install, against pyproject."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from deploy_helpers import ROOT, load_deploy_module
+
+LOCK = ROOT / "requirements" / "runtime.txt"
+lock_requirements = load_deploy_module("lock_requirements")
+
+
+def _requirement_lines() -> list[str]:
+    return [line for line in LOCK.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_lock_starts_with_exactly_pyprojects_dependencies() -> None:
+    """Fails until `make requirements` is run after pyproject's dependencies change."""
+    direct = _pyproject()["project"]["dependencies"]
+    assert _requirement_lines()[: len(direct)] == direct
+
+
+def test_every_package_is_pinned_once() -> None:
+    names = []
+    for line in _requirement_lines():
+        assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*==[0-9][0-9A-Za-z.+!-]*", line), line
+        names.append(lock_requirements.canonical(line.split("==")[0]))
+    assert len(names) == len(set(names))
+
+
+def test_no_training_dev_or_cuda_package_in_the_image() -> None:
+    extras = _pyproject()["project"]["optional-dependencies"]
+    excluded = {lock_requirements.canonical(re.split(r"[=<>~!\[; ]", r)[0])
+                for requirements in extras.values() for r in requirements}
+    locked = {lock_requirements.canonical(line.split("==")[0]) for line in _requirement_lines()}
+    assert {"torchvision", "locust", "pytest", "numpy", "matplotlib"} <= excluded
+    assert not locked & excluded
+    assert not [name for name in locked if lock_requirements.CUDA_ONLY.match(name)]
+
+
+def test_render_keeps_direct_pins_and_drops_cuda_only_packages() -> None:
+    resolved = {"torch": "2.0", "fastapi": "1.0", "starlette": "0.5", "nvidia-cublas": "13",
+                "cuda-bindings": "13", "triton": "3", "anyio": "4"}
+    text = lock_requirements.render(["torch==2.0", "fastapi==1.0"], resolved)
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines == ["torch==2.0", "fastapi==1.0", "anyio==4", "starlette==0.5"]
