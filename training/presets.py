@@ -10,6 +10,7 @@ import torch
 from torchvision.transforms import v2
 
 from service.metadata import Preprocessing
+from service.preprocessing import normalize
 
 # torchvision's ImageNet statistics, so that `--pretrained imagenet` weights see what they expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,16 +38,18 @@ def train_augmentation(*, input_size: int) -> v2.Compose:
     Crops stay large (a penguin near the border must remain recognisable), colour changes stay
     moderate (colour is a field mark: Gentoo's orange bill must stay orange).
     """
-    return v2.Compose([
-        v2.RandomResizedCrop(input_size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.RandomRotation(10)], p=0.3),
-        v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.25, hue=0.02),
-        v2.RandomGrayscale(p=0.03),
-        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(input_size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.RandomRotation(10)], p=0.3),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.25, hue=0.02),
+            v2.RandomGrayscale(p=0.03),
+            v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
+        ]
+    )
 
 
-def eval_resize(pixels: torch.Tensor, *, input_size: int) -> torch.Tensor:
-    """Cached training tensors to input size for validation, matching serving's squash."""
-    return v2.functional.resize(pixels, [input_size, input_size], antialias=True)
+def normalize_batch(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
+    """uint8 NCHW pixels to normalised float input, channels-last (measured faster on CPU)."""
+    return normalize(pixels, spec).contiguous(memory_format=torch.channels_last)

@@ -10,7 +10,9 @@ from service.model_format import ModelFormatError, export_model, load_model
 
 def small_network() -> torch.nn.Module:
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
 
 
 def test_round_trip_computes_the_same_outputs(tmp_path):
@@ -30,7 +32,9 @@ def test_only_torch_jit_deprecation_warnings_are_silenced(tmp_path):
         load_model(path)
         warnings.warn("`torch.jit.other` is deprecated", DeprecationWarning, stacklevel=1)
     messages = [str(w.message) for w in caught]
-    assert not [m for m in messages if "torch.jit" in m and "is deprecated" in m and "other" not in m]
+    assert not [
+        m for m in messages if "torch.jit" in m and "is deprecated" in m and "other" not in m
+    ]
     assert any("torch.jit.other" in m for m in messages), "unrelated warnings must still be shown"
 
 

@@ -1,0 +1,57 @@
+"""One short epoch on a tiny rendered set must export a model the service can load."""
+
+import json
+
+from service.classifier import load_classifier
+from service.metadata import read_metadata, sha256_of
+from training.train import main as train_main
+
+
+def test_training_smoke_run_exports_a_verified_loadable_model(tiny_dataset, tmp_path):
+    output = tmp_path / "smoke.pt"
+    status = train_main(
+        [
+            "--data",
+            str(tiny_dataset),
+            "--output",
+            str(output),
+            "--epochs",
+            "1",
+            "--input-size",
+            "64",
+            "--batch-size",
+            "8",
+            "--workers",
+            "2",
+            "--version",
+            "smoke-1",
+        ]
+    )
+    assert status == 0
+    metadata = read_metadata(output)
+    assert metadata.sha256 == sha256_of(output)
+    assert metadata.version == "smoke-1"
+    assert metadata.labels == ["Adelie", "Chinstrap", "Gentoo", "no_penguin"]
+    assert metadata.preprocessing.input_size == 64
+    assert metadata.temperature > 0
+    assert metadata.metrics["images"] == sum(1 for _ in (tiny_dataset / "test").rglob("*.jpg"))
+    assert metadata.training["images"]["train"] > 0
+    report = json.loads(output.with_name("smoke_test_report.json").read_text())
+    assert set(report["confusion"]) == set(metadata.labels)
+    assert output.with_name("smoke_test_report.png").stat().st_size > 0
+
+    classifier = load_classifier(output)
+    assert classifier.metadata == metadata
+
+
+def test_dataset_without_a_no_penguin_folder_is_refused_with_the_reason(tiny_dataset, tmp_path):
+    import shutil
+
+    import pytest
+
+    copy = tmp_path / "only_species"
+    shutil.copytree(tiny_dataset, copy)
+    for split in ("train", "val", "test"):
+        shutil.rmtree(copy / split / "no_penguin")
+    with pytest.raises(SystemExit, match="needs a 'no_penguin' folder"):
+        train_main(["--data", str(copy), "--output", str(tmp_path / "m.pt"), "--epochs", "1"])

@@ -1,0 +1,108 @@
+"""Write weights/MODEL_CARD.md from the model's metadata and evaluation reports.
+
+The card's figures are copied from measured reports, never typed by hand, so re-running this
+after `make train` (and `make evaluate-real`) keeps the card true to the shipped file.
+
+    python -m training.model_card --model weights/penguin_classifier.pt \
+        --report "Synthetic test set=weights/reports/fresh_test.json" \
+        --report "Real photos=weights/reports/real_photos.json"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from service.metadata import ModelMetadata, read_metadata
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def metrics_table(title: str, metrics: dict) -> str:
+    rows = [
+        ("images", str(metrics["images"])),
+        (
+            "species accuracy (penguin photos answered with the right species)",
+            _percent(metrics["species_accuracy"]),
+        ),
+        ("no-penguin photos rejected", _percent(metrics["no_penguin_rejected"])),
+        ("penguin photos wrongly rejected", _percent(metrics["penguin_wrongly_rejected"])),
+        (
+            "expected calibration error, before / after temperature",
+            f"{metrics['ece_before_temperature']:.3f} / {metrics['ece']:.3f}",
+        ),
+    ]
+    lines = [f"**{title}**", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def confusion_table(metrics: dict) -> str:
+    confusion = metrics["confusion"]
+    columns = list(next(iter(confusion.values())))
+    lines = [
+        "| true folder \\ answer | " + " | ".join(columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    lines += [
+        f"| {folder} | " + " | ".join(str(row[c]) for c in columns) + " |"
+        for folder, row in confusion.items()
+    ]
+    return "\n".join(lines)
+
+
+def render_card(metadata: ModelMetadata, template: str, reports: dict[str, dict]) -> str:
+    sections = []
+    for title, metrics in reports.items():
+        sections.append(metrics_table(title, metrics) + "\n\n" + confusion_table(metrics))
+    training = metadata.training
+    return template.format(
+        version=metadata.version,
+        architecture=metadata.architecture,
+        sha256=metadata.sha256,
+        input_size=metadata.preprocessing.input_size,
+        temperature=f"{metadata.temperature:.3f}",
+        threshold=metadata.rejection.min_species_probability,
+        command=training.get("command", "n/a"),
+        wall_time=training.get("wall_time_min", "n/a"),
+        images=", ".join(f"{k} {v}" for k, v in training.get("images", {}).items()),
+        metrics="\n\n".join(sections),
+    )
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=Path("weights/penguin_classifier.pt"))
+    parser.add_argument(
+        "--template", type=Path, default=Path(__file__).with_name("model_card_template.md")
+    )
+    parser.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        metavar="TITLE=PATH",
+        help="an evaluation report JSON to include, with its title (repeatable)",
+    )
+    parser.add_argument("--output", type=Path, default=Path("weights/MODEL_CARD.md"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    reports = {}
+    for item in args.report:
+        title, _, path = item.partition("=")
+        reports[title] = json.loads(Path(path).read_text())
+    card = render_card(read_metadata(args.model), args.template.read_text(), reports)
+    args.output.write_text(card)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,285 @@
+"""Fine-tune a MobileNet on an ImageFolder dataset, calibrate it, evaluate it and export it.
+
+Reads top to bottom: arguments, data, model, `train_one_epoch`, `validate`, then calibration,
+test evaluation and export of the best checkpoint with its metadata.
+
+    python -m training.train --data data/generated --output weights/penguin_classifier.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from service.classifier import load_classifier
+from service.metadata import REJECT_LABEL, Rejection, write_metadata
+from training import presets
+from training.calibration import choose_species_threshold, fit_temperature
+from training.data import CachedImages, LabelledFiles, cache_images, find_splits
+from training.evaluate import evaluate_folder, format_report, model_logits, plot_confusion
+from training.export import export_classifier
+from training.model import ARCHITECTURES, PretrainedUnavailable, build_model
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="ImageFolder root: train/ val/ [test/] or one folder per class",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("weights/penguin_classifier.pt"),
+        help="where to export the model (metadata goes beside it)",
+    )
+    parser.add_argument(
+        "--arch",
+        default="mobilenet_v3_small",
+        choices=sorted(ARCHITECTURES),
+        help="network to fine-tune",
+    )
+    parser.add_argument(
+        "--pretrained",
+        default="none",
+        help="'none' (random init, offline), 'imagenet' (download), or a local state-dict file",
+    )
+    parser.add_argument(
+        "--input-size", type=int, default=160, help="side of the square model input in pixels"
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="passes over the training split")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per optimisation step")
+    parser.add_argument(
+        "--lr", type=float, default=3e-3, help="peak AdamW learning rate (one-cycle schedule)"
+    )
+    parser.add_argument("--weight-decay", type=float, default=0.02, help="AdamW weight decay")
+    parser.add_argument(
+        "--label-smoothing", type=float, default=0.05, help="cross-entropy label smoothing"
+    )
+    parser.add_argument(
+        "--max-false-reject",
+        type=float,
+        default=0.01,
+        help="validation budget of penguins wrongly rejected when choosing the threshold",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for splits, initialisation and augmentation"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="processes decoding photos",
+    )
+    parser.add_argument(
+        "--version",
+        default=None,
+        help="model version recorded in the metadata (default: date and time)",
+    )
+    parser.add_argument(
+        "--limit-train-batches",
+        type=int,
+        default=None,
+        help="stop each epoch after this many batches (smoke tests)",
+    )
+    return parser
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    images: CachedImages,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    augment,
+    spec,
+    args,
+) -> tuple[float, float]:
+    """One pass over the shuffled training images; returns mean loss and accuracy."""
+    model.train()
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    order = torch.randperm(len(images.targets))
+    total_loss, correct, seen = 0.0, 0, 0
+    for step, start in enumerate(range(0, len(order), args.batch_size)):
+        if args.limit_train_batches is not None and step >= args.limit_train_batches:
+            break
+        index = order[start : start + args.batch_size]
+        batch = presets.normalize_batch(
+            torch.stack([augment(p) for p in images.pixels[index]]), spec
+        )
+        targets = images.targets[index]
+        logits = model(batch)
+        loss = criterion(logits, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(index)
+        correct += logits.argmax(1).eq(targets).sum().item()
+        seen += len(index)
+    return total_loss / seen, correct / seen
+
+
+def validate(model: nn.Module, images: CachedImages, spec) -> tuple[torch.Tensor, float]:
+    """Validation logits and plain accuracy of the current weights."""
+    model.eval()
+    logits = model_logits(model, images.pixels, spec)
+    return logits, logits.argmax(1).eq(images.targets).float().mean().item()
+
+
+def load_data(
+    args: argparse.Namespace,
+) -> tuple[dict[str, LabelledFiles], CachedImages, CachedImages]:
+    """Find the splits and decode the training and validation photos once."""
+    splits = find_splits(args.data, seed=args.seed)
+    classes = splits["train"].classes
+    if REJECT_LABEL not in classes:
+        sys.exit(
+            f"error: {args.data} needs a '{REJECT_LABEL}' folder of photos without penguins "
+            f"(found {classes}); `make data` renders one you can copy in"
+        )
+    counts = ", ".join(f"{split}={len(files.paths)}" for split, files in splits.items())
+    print(f"classes: {classes}; images: {counts}")
+    cache_size = presets.cache_size_for(args.input_size)
+    train_images = cache_images(splits["train"], size=cache_size, workers=args.workers)
+    val_images = cache_images(splits["val"], size=args.input_size, workers=args.workers)
+    return splits, train_images, val_images
+
+
+def fit(
+    model: nn.Module, train_images: CachedImages, val_images: CachedImages, spec, args
+) -> float:
+    """Train for `args.epochs`, leaving the best validation checkpoint in `model`."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = -(-len(train_images.targets) // args.batch_size)
+    if args.limit_train_batches is not None:
+        steps_per_epoch = min(steps_per_epoch, args.limit_train_batches)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=max(1, args.epochs * steps_per_epoch), pct_start=0.15
+    )
+    augment = presets.train_augmentation(input_size=args.input_size)
+    best_accuracy, best_state, epoch_times = -1.0, None, []
+    for epoch in range(1, args.epochs + 1):
+        epoch_start = time.time()
+        loss, train_accuracy = train_one_epoch(
+            model, train_images, optimizer, scheduler, augment, spec, args
+        )
+        _, val_accuracy = validate(model, val_images, spec)
+        epoch_times.append(time.time() - epoch_start)
+        minutes_left = sum(epoch_times) / len(epoch_times) * (args.epochs - epoch) / 60
+        is_best = val_accuracy > best_accuracy
+        if is_best:
+            best_accuracy, best_state = val_accuracy, copy.deepcopy(model.state_dict())
+        print(
+            f"epoch {epoch}/{args.epochs}  loss {loss:.4f}  train acc {train_accuracy:.4f}  "
+            f"val acc {val_accuracy:.4f}  {epoch_times[-1]:.0f} s  ~{minutes_left:.1f} min left"
+            + ("  *best" if is_best else ""),
+            flush=True,
+        )
+    model.load_state_dict(best_state)
+    return best_accuracy
+
+
+def calibrate(model: nn.Module, val_images: CachedImages, spec, args) -> tuple[float, Rejection]:
+    """Fit the temperature, then the rejection threshold on the calibrated probabilities."""
+    val_logits, _ = validate(model, val_images, spec)
+    temperature = fit_temperature(val_logits, val_images.targets)
+    threshold = choose_species_threshold(
+        torch.softmax(val_logits / temperature, 1),
+        val_images.targets,
+        val_images.classes.index(REJECT_LABEL),
+        args.max_false_reject,
+    )
+    print(f"temperature {temperature:.3f}; species threshold {threshold}")
+    return temperature, Rejection(label=REJECT_LABEL, min_species_probability=threshold)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = get_args_parser().parse_args(argv)
+    started = time.time()
+    seed_everything(args.seed)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    spec = presets.preprocessing_spec(input_size=args.input_size)
+    splits, train_images, val_images = load_data(args)
+    print(f"decoded in {time.time() - started:.0f} s")
+    try:
+        model = build_model(
+            args.arch, num_classes=len(train_images.classes), pretrained=args.pretrained
+        )
+    except PretrainedUnavailable as error:
+        sys.exit(f"error: {error}")
+    model = model.to(memory_format=torch.channels_last)
+    best_accuracy = fit(model, train_images, val_images, spec, args)
+    temperature, rejection = calibrate(model, val_images, spec, args)
+
+    summary = _training_summary(args, argv, splits, started, best_accuracy)
+    metadata = export_classifier(
+        model.to(memory_format=torch.contiguous_format),
+        args.output,
+        architecture=args.arch,
+        version=args.version or time.strftime("%Y.%m.%d-%H%M", time.gmtime()),
+        labels=train_images.classes,
+        preprocessing=spec,
+        temperature=temperature,
+        rejection=rejection,
+        check_batch=presets.normalize_batch(val_images.pixels[:8], spec),
+        training=summary,
+    )
+    metrics = _test_metrics(args, splits)
+    if metrics:
+        metadata = metadata.model_copy(update={"metrics": metrics})
+        write_metadata(args.output, metadata)
+    minutes = (time.time() - started) / 60
+    print(f"exported {args.output} (sha256 {metadata.sha256[:12]}...) in {minutes:.1f} min")
+    return 0
+
+
+def _test_metrics(args, splits) -> dict:
+    """Test-split metrics of the exported file itself, loaded and verified as the service does."""
+    if "test" not in splits or not splits["test"].paths:
+        return {}
+    metrics, _ = evaluate_folder(load_classifier(args.output), splits["test"], args.workers)
+    print("test split:\n" + format_report(metrics))
+    report = args.output.with_name(args.output.stem + "_test_report.json")
+    report.write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_confusion(metrics["confusion"], report.with_suffix(".png"), "synthetic test split")
+    return metrics
+
+
+def _training_summary(args, argv: list[str], splits, started: float, best_accuracy: float) -> dict:
+    return {
+        "command": "python -m training.train " + shlex.join(argv),
+        "data": str(args.data),
+        "images": {s: len(f.paths) for s, f in splits.items()},
+        "classes": splits["train"].classes,
+        "architecture": args.arch,
+        "pretrained": args.pretrained,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "best_val_accuracy": round(best_accuracy, 4),
+        "wall_time_min": round((time.time() - started) / 60, 1),
+        "torch": torch.__version__,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
