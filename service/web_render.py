@@ -75,7 +75,8 @@ class PageRenderer:
         return self.templates["page"].substitute(
             title=html.escape(title),
             max_bytes=self.max_upload_bytes,
-            max_size=describe_limit(self.max_upload_bytes),
+            # "10 MiB" must not wrap between the number and its unit.
+            max_size=describe_limit(self.max_upload_bytes).replace(" ", "\u00a0"),
             result=result,
             result_template=self.templates["result"].substitute(
                 verdict_class="", preview_src="", filename="", headline="", confidence="",

@@ -12,6 +12,7 @@
   var input = form.querySelector("input[type=file]");
   var dropZone = document.getElementById("drop-zone");
   var maxBytes = Number(form.getAttribute("data-max-bytes"));
+  var maxSize = form.getAttribute("data-max-size"); // the server's wording, e.g. "10 MiB"
   var apiUrl = form.getAttribute("data-api");
   var previewUrl = null;
 
@@ -47,6 +48,14 @@
     slot(box, "heading").textContent = heading;
     slot(box, "message").textContent = message;
     show(box);
+  }
+
+  // 10649600 -> "10.2 MiB", 300000 -> "293 KiB": rounded up, so a file just over the limit
+  // never reads as equal to it.
+  function describeSize(bytes) {
+    if (bytes >= 1048576) return (Math.ceil(bytes / 104857.6) / 10).toFixed(1) + " MiB";
+    if (bytes >= 1024) return Math.ceil(bytes / 1024) + " KiB";
+    return bytes + " bytes";
   }
 
   function percent(probability) {
@@ -91,8 +100,8 @@
       return;
     }
     if (maxBytes && file.size > maxBytes) {
-      showError(ERROR_HEADINGS[413], file.name + " is " + (file.size / 1048576).toFixed(1) +
-        " MiB; the limit is " + (maxBytes / 1048576).toFixed(0) + " MiB. Choose a smaller photo.");
+      showError(ERROR_HEADINGS[413], file.name + " is " + describeSize(file.size) +
+        "; the limit is " + (maxSize || describeSize(maxBytes)) + ". Choose a smaller photo.");
       return;
     }
     showBusy(file);
@@ -142,7 +151,7 @@
       dropZone.classList.remove("is-dragging");
     });
   });
-  dropZone.addEventListener("drop", function (event) {
+  function takeDrop(event) {
     event.preventDefault();
     var files = event.dataTransfer && event.dataTransfer.files;
     if (!files || !files.length) return;
@@ -152,5 +161,15 @@
       // Older browsers cannot assign FileList; the photo is still classified below.
     }
     classify(files[0]);
+  }
+
+  dropZone.addEventListener("drop", takeDrop);
+  // A photo dropped beside the box would make the browser leave the page to show the photo:
+  // the whole page takes it instead (events the box handled arrive here already handled).
+  document.addEventListener("dragover", function (event) {
+    event.preventDefault();
+  });
+  document.addEventListener("drop", function (event) {
+    if (!event.defaultPrevented) takeDrop(event);
   });
 })();

@@ -1,0 +1,221 @@
+"""Browser tests: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+
+The page is tested against the real `python -m service` process serving the tiny model
+(tests/conftest.py), the way people use it: the file input, drag and drop, the keyboard, no
+JavaScript, a phone-sized screen.
+
+Chromium comes from the system (`make test` installs Debian's package when it is missing); the
+Playwright wheel brings only its driver, since browser downloads are not possible here. When the
+browser is missing these tests FAIL, with the fix in the message; PENGUIN_SKIP_BROWSER=1 skips
+them instead, and the run then ends with a loud banner saying the page was not tested.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from browser_helpers import DESKTOP, REPO_ROOT, SMALL_LIMIT
+
+CHROMIUM = Path(os.environ.get("PENGUIN_CHROMIUM", "/usr/bin/chromium"))
+SKIP_ENV = "PENGUIN_SKIP_BROWSER"
+# Without the background-networking flags Chromium's own connections fail on a closed network
+# and can stall the page. Playwright adds --headless and a fresh temporary --user-data-dir.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+STARTUP_TIMEOUT = 90  # generous: CI machines have 2 cores and may be busy
+LAUNCH_TIMEOUT_MS = 60_000
+ACTION_TIMEOUT_MS = 10_000
+
+_skipped_because: list[str] = []
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not CHROMIUM.is_file():
+        return (f"Chromium is not installed ({CHROMIUM} is missing). `make test` installs it "
+                "(apt-get install chromium chromium-driver, with sudo unless root); install it "
+                f"that way by hand, or set {SKIP_ENV}=1 to skip the browser tests.")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return ("the playwright package is missing from this venv; run `make setup` "
+                "(pyproject's dev extra pins it).")
+    return None
+
+
+def require_browser(problem: str | None = None) -> None:
+    """Fail with the reason when the browser cannot run; skip instead when opted out."""
+    if os.environ.get(SKIP_ENV) == "1":
+        reason = problem or browser_problem() or "skipped on request (Chromium is installed)."
+        _skipped_because.append(reason)
+        pytest.skip(f"BROWSER TESTS SKIPPED ({SKIP_ENV}=1): {reason}")
+    if problem := problem or browser_problem():
+        pytest.fail(f"The browser tests cannot run: {problem}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped_because:
+        terminalreporter.write_sep(
+            "!", f"BROWSER TESTS DID NOT RUN ({SKIP_ENV}=1): the web page was NOT tested",
+            red=True, bold=True)
+        terminalreporter.write_line(_skipped_because[0], red=True, bold=True)
+
+
+# ---- The servers --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m service` on a free port, serving the tiny model."""
+
+    def __init__(self, model_path: Path, log_path: Path, avoid_port: int = 0, **env: str) -> None:
+        self.port = free_port()
+        while self.port == avoid_port:  # the other server's, just released and not yet bound
+            self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        environment = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1",
+                       "MODEL_PATH": str(model_path), "TORCH_THREADS": "1",
+                       "DECODE_WORKERS": "1", **env}
+        with log_path.open("w") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT,
+                                            env=environment, stdout=log,
+                                            stderr=subprocess.STDOUT)
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n"
+                            f"{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"server not ready after {STARTUP_TIMEOUT} s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def servers(tiny_model_path: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two servers, started side by side: default limits, and uploads up to SMALL_LIMIT."""
+    require_browser()
+    logs = tmp_path_factory.mktemp("servers")
+    with ExitStack() as stack:
+        default = ServerProcess(tiny_model_path, logs / "default.log")
+        stack.callback(default.stop)
+        small = ServerProcess(tiny_model_path, logs / "small.log", avoid_port=default.port,
+                              MAX_UPLOAD_BYTES=str(SMALL_LIMIT))
+        stack.callback(small.stop)
+        started = {"default": default, "small": small}
+        for process in started.values():
+            process.wait_until_ready()
+        yield {name: process.url for name, process in started.items()}
+
+
+@pytest.fixture(scope="session")
+def server(servers: dict[str, str]) -> str:
+    """Base URL of the server with the default limits (10 MiB uploads)."""
+    return servers["default"]
+
+
+@pytest.fixture(scope="session")
+def small_server(servers: dict[str, str]) -> str:
+    """Base URL of the server that refuses uploads over SMALL_LIMIT bytes."""
+    return servers["small"]
+
+
+# ---- The browser --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    require_browser()
+    from playwright.sync_api import Error, expect, sync_playwright
+
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)  # a loaded 2-core CI machine is slow
+
+    with sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                                  args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS)
+        except Error as error:
+            require_browser(f"Chromium at {CHROMIUM} did not start: {error}")
+        yield launched
+        launched.close()
+
+
+class PageErrors:
+    """Script errors and console errors (CSP violations among them) seen by the pages."""
+
+    # Chromium logs every non-2xx fetch this way; the tests check those answers themselves.
+    EXPECTED = ("Failed to load resource",)
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def watch(self, page: Any) -> None:
+        page.on("pageerror", lambda error: self.messages.append(f"script error: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and not message.text.startswith(self.EXPECTED):
+            self.messages.append(f"console error: {message.text}")
+
+
+NewPage = Callable[..., Any]
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[NewPage]:
+    """new_page(**context_options) -> a Page in a fresh context (desktop size by default).
+
+    The test fails if any of its pages had a script error or logged a console error.
+    """
+    contexts: list[Any] = []
+    errors = PageErrors()
+
+    def make(**options: Any) -> Any:
+        context = browser.new_context(**{"viewport": DESKTOP, **options})
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        errors.watch(page)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors.messages, "\n".join(errors.messages)
+
+
+@pytest.fixture
+def page(new_page: NewPage) -> Any:
+    """A desktop-sized page with JavaScript."""
+    return new_page()
