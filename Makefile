@@ -15,7 +15,7 @@ PER_CLASS ?= 1000
 DATA ?= data/generated
 EPOCHS ?= 30
 
-.PHONY: help setup serve test data samples train evaluate lint clean
+.PHONY: help setup serve test data samples train evaluate model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -44,8 +44,13 @@ samples: $(VENV_STAMP) ## Re-render the committed sample photos in data/samples/
 train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir EPOCHS=n
 	$(BIN)/python -m training.train --data $(DATA) --epochs $(EPOCHS) --output $(MODEL)
 
-evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir
-	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA)
+evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir [REPORT=file.json]
+	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
+
+model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and weights/reports/*.json
+	$(BIN)/python -m training.model_card --model $(MODEL) \
+		--report "Fresh synthetic test set (seed 90210, 200 per class, never trained on)=weights/reports/fresh_synthetic.json" \
+		$(if $(wildcard weights/reports/real_photos.json),--report "25 real photographs (../shared/real-photos)=weights/reports/real_photos.json")
 
 lint: $(VENV_STAMP) ## Static checks: ruff
 	$(BIN)/ruff check service training tests loadtest
@@ -185,3 +190,33 @@ test: $(CHROMIUM)
 
 test-browser: $(VENV_STAMP) $(CHROMIUM) ## Run only the browser tests (they rewrite docs/screenshots/)
 	$(BIN)/python -m pytest tests/browser
+
+# ==== Reliability (tests/reliability: hostile input, faults, overload, metrics; loadtest/soak.py) ====
+# The suite also runs in `make test` (fuzzing 12 s there). These run it alone, fuzz for longer,
+# or soak a real server under sustained load and write loadtest/SOAK.md.
+.PHONY: test-reliability fuzz soak
+
+FUZZ_SECONDS ?= 600
+SOAK_MINUTES ?= 10
+SOAK_CLIENTS ?= 8
+
+test-reliability: $(VENV_STAMP) ## Run only the hostile-input, fault, overload and metrics suite
+	$(BIN)/python -m pytest tests/reliability
+
+fuzz: $(VENV_STAMP) ## Fuzz image decoding (bytes to tensor) for longer: make fuzz FUZZ_SECONDS=600
+	FUZZ_SECONDS='$(FUZZ_SECONDS)' $(BIN)/python -m pytest tests/reliability/test_fuzz.py -s
+
+soak: $(VENV_STAMP) ## Sustained load, memory slope, errors -> loadtest/SOAK.md: make soak SOAK_MINUTES=10
+	$(BIN)/python -m loadtest.soak --minutes '$(SOAK_MINUTES)' --concurrency '$(SOAK_CLIENTS)' \
+		--model '$(MODEL)'
+
+# ==== Speed benchmark (loadtest/bench/; latest results in loadtest/BENCHMARK.md) ====
+# The service as a real process against a naive tutorial-style server and the model's own
+# ceiling, all in one run (< 10 min): throughput and latency at C=1/8/32/64, overload, cold start,
+# peak memory, PASS/FAIL per target. BENCH_QUICK=1: a 2-minute smoke that leaves BENCHMARK.md.
+.PHONY: bench
+
+BENCH_QUICK ?=
+
+bench: $(VENV_STAMP) ## Speed benchmark -> loadtest/BENCHMARK.md (BENCH_QUICK=1: a short smoke)
+	BENCH_QUICK='$(BENCH_QUICK)' $(BIN)/python -m loadtest.bench

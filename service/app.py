@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.types import Scope
 
-from service import routes_api, routes_health, routes_web
+from service import metrics, routes_api, routes_health, routes_web
+from service.api_docs import install_api_docs
 from service.errors import ApiError, ErrorRenderer, install_error_handlers, json_error_response
 from service.limits import UploadLimitMiddleware, describe_limit
 from service.model_state import ModelState, load_model
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=service_version(),
         summary="Tells which penguin species (Adelie, Chinstrap, Gentoo) is in a photo.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served from local assets: install_api_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.model = ModelState()
@@ -54,8 +57,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reject=lambda scope, limit: render(scope, upload_too_large(limit)),
     )
     app.add_middleware(RequestContextMiddleware, on_crash=lambda scope: render(scope, CRASH))
-    for router in (routes_api.router, routes_health.router, routes_web.router):
+    # Outermost, so it counts every answer, the request context's last-resort 500 included.
+    app.state.metrics = metrics.ServiceMetrics(lambda: app.state.model)
+    app.add_middleware(metrics.MetricsMiddleware, metrics=lambda: app.state.metrics,
+                       routes=lambda: app.router.routes)
+    for router in (routes_api.router, routes_health.router, routes_web.router, metrics.router):
         app.include_router(router)
+    install_api_docs(app)
     app.mount("/static", routes_web.RevalidatedStaticFiles(packages=[("service", "static")]),
               name="static")
     return app
@@ -71,7 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info("loading model", extra={"model_path": str(settings.model_path),
                                      "torch_threads": settings.torch_threads,
                                      "decode_workers": settings.decode_workers})
-    loading = asyncio.create_task(load_model(state, settings, decode_pool))
+    loading = asyncio.create_task(load_model(state, settings, decode_pool, app.state.metrics))
     try:
         yield
     finally:

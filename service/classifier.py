@@ -6,6 +6,7 @@ apply the same temperature and the same no-penguin rejection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from service.metadata import (
     ModelIntegrityError,
     ModelMetadata,
     read_metadata,
+    sha256_of,
     verify_model_file,
 )
-from service.model_format import ModelFormatError, load_model
+from service.model_format import ONNX_SUFFIX, ModelFormatError, load_model, load_onnx_model
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Prediction:
 class Classifier:
     """A model whose file was verified against its metadata, ready for inference."""
 
-    module: torch.nn.Module
+    module: Callable[[torch.Tensor], torch.Tensor]  # TorchScript, or model_format.OnnxModule
     metadata: ModelMetadata
 
     @torch.inference_mode()
@@ -98,7 +100,32 @@ def load_classifier(model_path: Path) -> Classifier:
     return Classifier(module=module, metadata=metadata)
 
 
-def _check_outputs(module: torch.nn.Module, metadata: ModelMetadata) -> None:
+def load_onnx_classifier(model_path: Path, *, threads: int) -> Classifier:
+    """The same model served by ONNX Runtime: its ONNX export beside `model_path`, verified
+    against the checksum the export recorded in the metadata (MODEL_BACKEND=onnx)."""
+    onnx_path = model_path.with_suffix(ONNX_SUFFIX)
+    if not onnx_path.is_file():
+        raise ModelIntegrityError(f"ONNX model file {onnx_path} is missing; export it with "
+                                  f"python -m training.export_onnx {model_path}")
+    metadata = read_metadata(model_path)
+    if metadata.onnx_sha256 is None:
+        raise ModelIntegrityError(f"the metadata of {model_path} records no ONNX export "
+                                  "(onnx_sha256); export it with training.export_onnx")
+    actual = sha256_of(onnx_path)
+    if actual != metadata.onnx_sha256:
+        raise ModelIntegrityError(
+            f"ONNX model file {onnx_path} has SHA-256 {actual} but its metadata expects "
+            f"{metadata.onnx_sha256}: the file is corrupted or was replaced")
+    try:
+        module = load_onnx_model(onnx_path, threads=threads)
+    except ModelFormatError as error:
+        raise ModelIntegrityError(str(error)) from error
+    _check_outputs(module, metadata)
+    return Classifier(module=module, metadata=metadata)
+
+
+def _check_outputs(module: Callable[[torch.Tensor], torch.Tensor],
+                   metadata: ModelMetadata) -> None:
     """A model whose outputs do not match the labels would name the wrong species."""
     size = metadata.preprocessing.input_size
     try:

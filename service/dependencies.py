@@ -15,21 +15,28 @@ from service.pipeline import ClassificationPipeline
 from service.settings import Settings
 from service.web_render import PageRenderer
 
+# Every dependency is `async def` although none awaits: FastAPI runs a plain `def` dependency in
+# its thread pool, a thread hop per dependency per request that costs more than the function.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_model_state(request: Request) -> ModelState:
+async def get_model_state(request: Request) -> ModelState:
     return request.app.state.model
 
 
-def get_pipeline(request: Request) -> ClassificationPipeline:
-    """Resolved before the body is read, so a 503 never waits for an upload."""
-    return get_model_state(request).require_pipeline()
+async def get_pipeline(request: Request) -> ClassificationPipeline:
+    """Resolved before the body is read, so a 503 never waits for an upload: neither while the
+    model loads nor, for a POST (a photo to classify), when the queue is already full."""
+    pipeline = request.app.state.model.require_pipeline()
+    if request.method == "POST":
+        pipeline.runner.refuse_if_full()
+    return pipeline
 
 
-def get_pages(request: Request) -> PageRenderer:
+async def get_pages(request: Request) -> PageRenderer:
     return request.app.state.pages
 
 

@@ -89,10 +89,14 @@ ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
         "internal_error": "Something went wrong on our side. Please try again; if it keeps "
                           "failing, report the request id.",
     }),
-    503: ("The model is still loading, or could not be loaded (the reason is given).", {
+    503: ("The model is still loading or could not be loaded (the reason is given), or the "
+          "service is too busy right now (retry after the Retry-After header's seconds).", {
         "model_loading": "The model is still loading; try again in a few seconds.",
         "model_unavailable": "The model could not be loaded: model file weights/penguin_"
                              "classifier.pt is missing.",
+        "overloaded": "The service is busy with other photos; try again in 1 s.",
+        "queue_timeout": "The service was too busy to classify this photo in time; try again "
+                         "in 1 s.",
     }),
 }
 

@@ -53,6 +53,9 @@ class ModelMetadata(BaseModel):
     rejection: Rejection
     training: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)
+    onnx_sha256: str | None = Field(
+        None, description="SHA-256 of the same network exported as ONNX beside the model file "
+        "(training/export_onnx.py), for MODEL_BACKEND=onnx; absent when there is none.")
 
     @property
     def species(self) -> list[str]:

@@ -1,9 +1,13 @@
-"""The one module that knows the model file format (TorchScript today).
+"""The one module that knows the model file formats: TorchScript (the contract), and ONNX.
 
 Export and loading live here together so that a later move to another format (torch.export,
-ONNX) changes this file only. torch 2.14 marks every `torch.jit` entry point as deprecated with a
-FutureWarning; TorchScript is still this product's contract, so exactly those warnings are
-silenced, and only around our own calls.
+ONNX) changes this file only. The same network exported as ONNX (training/export_onnx.py) can be
+served by ONNX Runtime instead (MODEL_BACKEND=onnx, optional extra `onnx`), wrapped so that it
+is called exactly like the TorchScript module.
+
+torch 2.14 marks every `torch.jit` entry point as deprecated with a FutureWarning; TorchScript is
+still this product's contract, so exactly those warnings are silenced, and only around our own
+calls.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,6 +57,48 @@ def load_model(path: Path) -> torch.nn.Module:
     except (RuntimeError, ValueError, OSError) as error:
         raise ModelFormatError(f"{path} is not a loadable {FORMAT_NAME} model: {error}") from error
     return module.eval()
+
+
+ONNX_SUFFIX = ".onnx"
+
+
+class OnnxModule:
+    """An ONNX Runtime session called like the TorchScript module: a float NCHW batch in,
+    a logits tensor out."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        array = batch.detach().contiguous().numpy()
+        (logits,) = self.session.run([self.output_name], {self.input_name: array})
+        return torch.from_numpy(logits)
+
+    def eval(self) -> OnnxModule:
+        return self
+
+
+def load_onnx_model(path: Path, *, threads: int) -> OnnxModule:
+    """Load an ONNX export for CPU inference on `threads` threads (the calling thread when 1).
+
+    Raises `ModelFormatError` when ONNX Runtime is not installed or cannot read the file.
+    """
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ModelFormatError("MODEL_BACKEND=onnx needs ONNX Runtime, which is not installed "
+                               "(pip install '.[onnx]')") from error
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(str(path), options,
+                                               providers=["CPUExecutionProvider"])
+    except Exception as error:  # ORT raises its own pybind11 exception types
+        raise ModelFormatError(f"{path} is not a loadable ONNX model: {error}") from error
+    return OnnxModule(session)
 
 
 class ModelFormatError(Exception):

@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import io
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import Executor
+from pathlib import Path
 
 from PIL import Image
 
-from service.classifier import load_classifier
+from service.classifier import Classifier, load_classifier, load_onnx_classifier
 from service.errors import ApiError
 from service.inference import InferenceRunner
 from service.metadata import ModelIntegrityError
+from service.metrics import InferenceObserver
 from service.pipeline import ClassificationPipeline
 from service.settings import Settings
 from service.uploads import Upload
@@ -66,13 +71,16 @@ class ModelState:
             self.pipeline.runner.close()
 
 
-async def load_model(state: ModelState, settings: Settings, decode_pool: Executor) -> None:
+async def load_model(state: ModelState, settings: Settings, decode_pool: Executor,
+                     observer: InferenceObserver | None = None) -> None:
     """Load, verify and warm up the model off the event loop, then mark the state ready.
 
     Any failure is logged once at ERROR with its reason and leaves the state FAILED.
+    `observer` (the app's metrics) hears of every forward pass and of the queue's depth.
     """
+    timings: dict[str, float] = {}
     try:
-        pipeline = await _warmed_up_pipeline(settings, decode_pool)
+        pipeline = await _warmed_up_pipeline(settings, decode_pool, observer, timings)
     except ModelIntegrityError as error:
         _fail(state, str(error))
         return
@@ -81,22 +89,40 @@ async def load_model(state: ModelState, settings: Settings, decode_pool: Executo
         return
     state.pipeline, state.status = pipeline, ModelStatus.READY
     log.info("model ready", extra={"model_version": pipeline.metadata.version,
-                                   "model_path": str(settings.model_path)})
+                                   "model_path": str(settings.model_path), **timings})
 
 
-async def _warmed_up_pipeline(settings: Settings, decode_pool: Executor) -> ClassificationPipeline:
-    classifier = await asyncio.to_thread(load_classifier, settings.model_path)
-    runner = InferenceRunner(classifier, threads=settings.torch_threads)
+async def _warmed_up_pipeline(settings: Settings, decode_pool: Executor,
+                              observer: InferenceObserver | None,
+                              timings: dict[str, float]) -> ClassificationPipeline:
+    """The ready pipeline; `timings` receives load_seconds and warm_up_seconds (cold start)."""
+    started = time.perf_counter()
+    classifier = await asyncio.to_thread(_loader(settings), settings.model_path)
+    timings["load_seconds"] = round(time.perf_counter() - started, 3)
+    runner = InferenceRunner(
+        classifier, threads=settings.torch_threads, max_batch_size=settings.max_batch_size,
+        max_batch_wait_ms=settings.max_batch_wait_ms, max_queue=settings.max_queue,
+        request_timeout_s=settings.request_timeout_s, observer=observer,
+    )
     pipeline = ClassificationPipeline(
         classifier.metadata, runner, decode_pool,
         max_pixels=settings.max_image_pixels, max_file_bytes=settings.max_upload_bytes,
     )
+    started = time.perf_counter()
     try:
         await warm_up(pipeline)
     except BaseException:
         runner.close()  # a pipeline that never becomes ready must not keep its thread
         raise
+    timings["warm_up_seconds"] = round(time.perf_counter() - started, 3)
     return pipeline
+
+
+def _loader(settings: Settings) -> Callable[[Path], Classifier]:
+    """TorchScript (the contract), or ONNX Runtime on the same network's ONNX export."""
+    if settings.model_backend == "onnx":
+        return functools.partial(load_onnx_classifier, threads=settings.torch_threads)
+    return load_classifier
 
 
 async def warm_up(pipeline: ClassificationPipeline) -> None:

@@ -1,8 +1,10 @@
 """The request path from uploaded bytes to a prediction, as small named async steps.
 
 Decoding runs in a thread pool (Pillow releases the GIL while decoding, so several uploads
-decode in parallel) and inference in the runner's thread: the event loop only waits, so health
-checks and other requests are answered while a large photo decodes.
+decode in parallel, and in parallel with inference) and inference in the runner's micro-batches:
+the event loop only waits, so health checks and other requests are answered while a large photo
+decodes. Every classification is first admitted by the runner (a bounded queue: 503 at once
+when full) and carries its deadline through both stages.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from service.batching import Admission
 from service.classifier import Prediction
 from service.errors import ApiError
 from service.inference import InferenceRunner
 from service.limits import describe_limit
 from service.metadata import ModelMetadata
-from service.preprocessing import ImageRejected, decode_image, image_to_input
+from service.preprocessing import ImageRejected, decode_image, resize_square, to_uint8_tensor
 from service.uploads import Upload
 
 PREVIEW_SIZE = 480
@@ -32,9 +35,10 @@ PREVIEW_QUALITY = 80
 
 @dataclass(frozen=True)
 class Prepared:
-    """A decoded upload: the model input and, for the web page, a small JPEG preview."""
+    """A decoded upload: the model's uint8 CHW pixels (normalised with the rest of its batch)
+    and, for the web page, a small JPEG preview."""
 
-    tensor: torch.Tensor
+    pixels: torch.Tensor
     preview_jpeg: bytes | None
 
 
@@ -78,43 +82,54 @@ class ClassificationPipeline:
     async def classify(self, upload: Upload, *, preview: bool = False) -> Classified:
         """Decode, preprocess and classify one upload."""
         started = time.perf_counter()
-        prepared = await self.preprocess(upload, preview=preview)
-        decoded = time.perf_counter()
-        prediction = await self.predict(prepared.tensor)
+        self._check_size(upload)
+        with self.runner.admit() as admission:
+            prepared = await self.preprocess(upload, admission, preview=preview)
+            decoded = time.perf_counter()
+            prediction = await self.runner.predict(prepared.pixels, admission)
         return Classified(prediction, prepared.preview_jpeg, _ms(started, decoded), _ms(decoded))
 
     async def classify_many(self, uploads: Sequence[Upload]) -> BatchClassified:
-        """Decode all uploads concurrently, then classify the good ones in one forward pass."""
+        """Decode all uploads concurrently, then classify the good ones together (they join
+        the same micro-batches as everyone else's photos)."""
         started = time.perf_counter()
-        prepared = await asyncio.gather(*(self._preprocess_or_error(u) for u in uploads))
-        decoded = time.perf_counter()
-        tensors = [item.tensor for item in prepared if isinstance(item, Prepared)]
-        predictions = iter(await self.runner.predict_batch(torch.stack(tensors)) if tensors else [])
+        with self.runner.admit(max(1, len(uploads))) as admission:
+            prepared = await asyncio.gather(
+                *(self._preprocess_or_error(upload, admission) for upload in uploads))
+            decoded = time.perf_counter()
+            pixels = [item.pixels for item in prepared if isinstance(item, Prepared)]
+            admission.expect(len(pixels))
+            predictions = iter(await asyncio.gather(
+                *(self.runner.predict(item, admission) for item in pixels)))
         outcomes = [next(predictions) if isinstance(item, Prepared) else item for item in prepared]
         return BatchClassified(outcomes, _ms(started, decoded), _ms(decoded))
 
-    async def preprocess(self, upload: Upload, *, preview: bool = False) -> Prepared:
-        """Bytes to model input (in the decode pool), using the model's own preprocessing."""
+    async def preprocess(self, upload: Upload, admission: Admission, *,
+                         preview: bool = False) -> Prepared:
+        """Bytes to model input in the decode pool, using the model's own preprocessing;
+        dropped without decoding if still queued at the admission's deadline."""
+        self._check_size(upload)
+        return await self.runner.decode(self.decode_pool, self._prepare, upload.data, preview,
+                                        admission=admission)
+
+    def _check_size(self, upload: Upload) -> None:
         if len(upload.data) > self.max_file_bytes:
             limit = describe_limit(self.max_file_bytes)
             raise ApiError(413, "file_too_large",
                            f"{upload.filename} is larger than the {limit} limit for one photo.")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.decode_pool, self._prepare, upload.data, preview)
-
-    async def predict(self, tensor: torch.Tensor) -> Prediction:
-        """One input tensor to a prediction, off the event loop."""
-        return await self.runner.predict(tensor)
 
     def _prepare(self, data: bytes, preview: bool) -> Prepared:
-        """The preview is decoded on its own: a JPEG decoded for a small model input is too
+        """The model's pixels: `image_to_input` (service/preprocessing.py) but for the
+        normalisation, which the runner applies to the whole batch at once.
+
+        The preview is decoded on its own: a JPEG decoded for a small model input is too
         coarse to show, and reusing a larger decode would change the model's input, so the page
         could disagree with /predict about the same photo."""
-        spec = self.metadata.preprocessing
-        tensor = image_to_input(self._decode(data, spec.input_size), spec)
+        size = self.metadata.preprocessing.input_size
+        pixels = to_uint8_tensor(resize_square(self._decode(data, size), size))
         if not preview:
-            return Prepared(tensor, None)
-        return Prepared(tensor, _preview_jpeg(self._decode(data, PREVIEW_SIZE)))
+            return Prepared(pixels, None)
+        return Prepared(pixels, _preview_jpeg(self._decode(data, PREVIEW_SIZE)))
 
     def _decode(self, data: bytes, draft_size: int) -> Image.Image:
         try:
@@ -122,10 +137,13 @@ class ClassificationPipeline:
         except ImageRejected as rejected:
             raise ApiError.from_rejected_image(rejected) from rejected
 
-    async def _preprocess_or_error(self, upload: Upload) -> Prepared | ApiError:
+    async def _preprocess_or_error(self, upload: Upload, admission: Admission
+                                   ) -> Prepared | ApiError:
         try:
-            return await self.preprocess(upload)
+            return await self.preprocess(upload, admission)
         except ApiError as error:
+            if error.code == "queue_timeout":
+                raise  # the whole request is late, not this file
             return error
 
 

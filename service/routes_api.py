@@ -104,7 +104,8 @@ async def predict(request: Request, pipeline: PipelineDep) -> PredictionResponse
     started = time.perf_counter()
     upload = await decode_request(request)
     classified = await pipeline.classify(upload)
-    note_for_log(request.scope, prediction=log_summary(classified.prediction))
+    note_for_log(request.scope, prediction=log_summary(classified.prediction),
+                 decode_ms=classified.decode_ms, inference_ms=classified.inference_ms)
     return encode_response(classified, pipeline.metadata, started)
 
 
@@ -126,7 +127,9 @@ async def predict_batch(
     uploads = await read_files(files, settings.max_batch_files, settings.max_upload_bytes)
     batch = await pipeline.classify_many(uploads)
     note_for_log(request.scope, predictions=[
-        log_summary(outcome) for outcome in batch.outcomes if isinstance(outcome, Prediction)])
+        log_summary(outcome) for outcome in batch.outcomes if isinstance(outcome, Prediction)],
+        file_errors=[outcome.code for outcome in batch.outcomes if isinstance(outcome, ApiError)],
+        decode_ms=batch.decode_ms, inference_ms=batch.inference_ms)
     filenames = [upload.filename for upload in uploads]
     return encode_batch_response(batch, filenames, pipeline.metadata, started)
 

@@ -58,7 +58,8 @@ async def classify_page(request: Request, pipeline: PipelineDep, pages: PagesDep
     """The form's no-script target: the same classification as /predict, as a result page."""
     upload = await decode_request(request)
     classified = await pipeline.classify(upload, preview=True)
-    note_for_log(request.scope, prediction=log_summary(classified.prediction))
+    note_for_log(request.scope, prediction=log_summary(classified.prediction),
+                 decode_ms=classified.decode_ms, inference_ms=classified.inference_ms)
     assert classified.preview_jpeg is not None
     return html_page(pages.result(classified.prediction, pipeline.metadata,
                                   filename=upload.filename, preview_jpeg=classified.preview_jpeg))

@@ -20,6 +20,14 @@ DEFAULT_MODEL_PATH = REPO_ROOT / "weights" / "penguin_classifier.pt"
 MIB = 1024 * 1024
 
 
+def default_torch_threads(cpus: int) -> int:
+    """Half the CPUs for the forward pass, the rest for decoding and HTTP, which run at the same
+    time. Torch's intra-op threads wait for each other at every operator: when another busy
+    thread takes one of their CPUs, the whole pass stalls (measured: with 2 torch threads on 2
+    CPUs next to the decoders, each request cost more CPU and latency was erratic)."""
+    return max(1, cpus // 2)
+
+
 class Settings(BaseSettings):
     """Service configuration; each field is read from the upper-case environment variable."""
 
@@ -41,18 +49,47 @@ class Settings(BaseSettings):
     )
     max_batch_files: int = Field(32, gt=0, description="Most files accepted by /predict/batch.")
     torch_threads: int = Field(
-        default_factory=usable_cpu_count, gt=0, description="Threads torch uses per forward pass."
+        default_factory=lambda: default_torch_threads(usable_cpu_count()), gt=0,
+        description="Threads torch uses per forward pass (default: half the usable CPUs, at "
+        "least 1; the other half decode uploads and run the event loop)."
     )
     decode_workers: int = Field(
         default_factory=usable_cpu_count, gt=0, description="Threads decoding uploaded images."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Dynamic micro-batching and overload protection (service/inference.py, service/batching.py).
+    # Defaults chosen with `make bench` (loadtest/BENCHMARK.md).
+    max_batch_size: int = Field(
+        32, gt=0, description="Most photos gathered into one forward pass."
+    )
+    max_batch_wait_ms: float = Field(
+        2.0, ge=0, description="Longest a photo waits for others to join its batch, while "
+        "more are on their way (a lone request never waits)."
+    )
+    max_queue: int = Field(
+        128, gt=0, description="Most photos admitted at once (decoding, queued or in a batch); "
+        "beyond it requests get 503 `overloaded` with Retry-After at once."
+    )
+    model_backend: Literal["torchscript", "onnx"] = Field(
+        "torchscript", description="What runs the network: the TorchScript file (the contract), "
+        "or ONNX Runtime on its ONNX export beside it (training/export_onnx.py; needs the "
+        "optional extra `onnx`). Measured in loadtest/BENCHMARK.md."
+    )
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="Work still queued this long after admission is dropped "
+        "without running and answered 503 `queue_timeout`."
+    )
 
     @field_validator("model_path")
     @classmethod
     def _absolute_model_path(cls, path: Path) -> Path:
         """Resolve once at startup so the logs and errors name the exact file that was used."""
         return path.expanduser().absolute()
+
+    @field_validator("model_backend", mode="before")
+    @classmethod
+    def _lower_backend(cls, backend: object) -> object:
+        return backend.lower() if isinstance(backend, str) else backend
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -36,14 +36,14 @@ def train_augmentation(*, input_size: int) -> v2.Compose:
     """Augmentations for uint8 CHW tensors cut from the cached, squashed photos.
 
     Crops stay large (a penguin near the border must remain recognisable), colour changes stay
-    moderate (colour is a field mark: Gentoo's orange bill must stay orange).
+    moderate and leave hue alone (colour is a field mark: Gentoo's bill must stay orange).
     """
     return v2.Compose(
         [
             v2.RandomResizedCrop(input_size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.RandomApply([v2.RandomRotation(10)], p=0.3),
-            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.25, hue=0.02),
+            v2.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.25),
             v2.RandomGrayscale(p=0.03),
             v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
         ]

@@ -109,11 +109,11 @@ def test_malformed_multipart_is_400(client):
 
 def test_unexpected_exception_is_a_logged_500_in_the_same_shape(serve, settings_for, photo,
                                                                 caplog):
-    async def explode(batch):
+    def explode(batch):
         raise RuntimeError("simulated bug")
 
     with serve(settings_for()) as client:
-        client.app.state.model.pipeline.runner.predict_batch = explode
+        client.app.state.model.pipeline.runner.batcher.run_batch = explode  # in the forward pass
         with caplog.at_level(logging.INFO, logger="service"):
             response = client.post("/predict", files={"file": ("a.jpg", photo())},
                                    headers={"X-Request-ID": "bug-report-42"})

@@ -13,7 +13,8 @@ from service.settings import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
 
 ENV_NAMES = ["PORT", "HOST", "MODEL_PATH", "MAX_UPLOAD_BYTES", "MAX_BATCH_UPLOAD_BYTES",
              "MAX_IMAGE_PIXELS", "MAX_BATCH_FILES", "TORCH_THREADS", "DECODE_WORKERS",
-             "LOG_LEVEL"]
+             "LOG_LEVEL", "MAX_BATCH_SIZE", "MAX_BATCH_WAIT_MS", "MAX_QUEUE", "REQUEST_TIMEOUT_S",
+             "MODEL_BACKEND"]
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def test_defaults(clean_env):
     assert settings.model_path == DEFAULT_MODEL_PATH and settings.model_path.is_absolute()
     assert settings.max_upload_bytes == 10 * 1024 * 1024
     assert settings.max_batch_files == 32
-    assert settings.torch_threads == settings.decode_workers == usable_cpu_count()
+    assert settings.decode_workers == usable_cpu_count()
+    assert settings.torch_threads == max(1, usable_cpu_count() // 2)
     assert settings.log_level == "INFO"
 
 
@@ -38,7 +40,9 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
     values = {"PORT": "9123", "HOST": "127.0.0.1", "MODEL_PATH": str(tmp_path / "m.pt"),
               "MAX_UPLOAD_BYTES": "1000", "MAX_BATCH_UPLOAD_BYTES": "5000",
               "MAX_IMAGE_PIXELS": "4000000", "MAX_BATCH_FILES": "4", "TORCH_THREADS": "3",
-              "DECODE_WORKERS": "5", "LOG_LEVEL": "debug"}
+              "DECODE_WORKERS": "5", "LOG_LEVEL": "debug", "MAX_BATCH_SIZE": "8",
+              "MAX_BATCH_WAIT_MS": "1.5", "MAX_QUEUE": "40", "REQUEST_TIMEOUT_S": "7",
+              "MODEL_BACKEND": "ONNX"}
     for name, value in values.items():
         clean_env.setenv(name, value)
     settings = Settings()
@@ -46,7 +50,9 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
         "port": 9123, "host": "127.0.0.1", "model_path": tmp_path / "m.pt",
         "max_upload_bytes": 1000, "max_batch_upload_bytes": 5000,
         "max_image_pixels": 4_000_000, "max_batch_files": 4, "torch_threads": 3,
-        "decode_workers": 5, "log_level": "DEBUG",
+        "decode_workers": 5, "log_level": "DEBUG", "max_batch_size": 8,
+        "max_batch_wait_ms": 1.5, "max_queue": 40, "request_timeout_s": 7.0,
+        "model_backend": "onnx",
     }
 
 

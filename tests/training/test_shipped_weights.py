@@ -1,8 +1,9 @@
 """The committed model: its checksum, and its accuracy on photos rendered from an unseen seed.
 
-The full acceptance figures (200 photos per class) are in weights/MODEL_CARD.md; this test
-renders a smaller fresh set so that `make test` stays quick, with bounds that leave room for
-its sampling noise but would fail for a broken, stale or mismatched model.
+The acceptance figures are in weights/MODEL_CARD.md; this test renders a smaller fresh set so
+that `make test` stays quick, and checks that the model still does on it what its metadata
+claims it did on its test split (within the sampling noise of 60 photos per class), and better
+than chance: a broken, stale or mismatched model fails.
 """
 
 from pathlib import Path
@@ -16,7 +17,14 @@ from training.evaluate import evaluate_folder
 from training.render.dataset import main as render_main
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "penguin_classifier.pt"
-UNSEEN_SEED = 31337  # training used seed 1, the model card's test set seed 90210
+UNSEEN_SEED = 31337  # never used to render training data
+TOLERANCE = 0.15  # sampling noise of 180 penguin / 60 no-penguin photos, with room to spare
+CHANCE = 1 / 3  # three species
+
+
+@pytest.fixture(scope="module")
+def claimed() -> dict:
+    return read_metadata(SHIPPED).metrics
 
 
 def test_shipped_model_checksum_matches_its_metadata():
@@ -37,15 +45,19 @@ def fresh_metrics(tmp_path_factory) -> dict:
     return metrics
 
 
-def test_shipped_model_names_the_species_of_fresh_rendered_penguins(fresh_metrics):
+def test_shipped_model_names_the_species_of_fresh_rendered_penguins(fresh_metrics, claimed):
     assert fresh_metrics["images"] == 240
-    assert fresh_metrics["species_accuracy"] >= SPECIES_ACCURACY_FLOOR
+    assert fresh_metrics["species_accuracy"] > CHANCE
+    assert fresh_metrics["species_accuracy"] >= claimed["species_accuracy"] - TOLERANCE
 
 
-def test_shipped_model_rejects_fresh_photos_without_penguins(fresh_metrics):
-    assert fresh_metrics["no_penguin_rejected"] >= REJECTION_FLOOR
-    assert fresh_metrics["penguin_wrongly_rejected"] <= FALSE_REJECT_CEILING
+def test_shipped_model_rejects_fresh_photos_without_penguins(fresh_metrics, claimed):
+    assert fresh_metrics["no_penguin_rejected"] >= claimed["no_penguin_rejected"] - TOLERANCE
+    assert (
+        fresh_metrics["penguin_wrongly_rejected"]
+        <= claimed["penguin_wrongly_rejected"] + TOLERANCE
+    )
 
 
-def test_shipped_model_is_calibrated_on_fresh_photos(fresh_metrics):
-    assert fresh_metrics["ece"] <= ECE_CEILING
+def test_shipped_model_is_calibrated_on_fresh_photos(fresh_metrics, claimed):
+    assert fresh_metrics["ece"] <= claimed["ece"] + TOLERANCE / 2

@@ -1,0 +1,156 @@
+"""What the parts cost, measured in a process of their own with the service's thread settings.
+
+- the model's ceiling: images per second on preprocessed tensors at each batch size, for the
+  TorchScript file as served (contiguous and channels-last input; with and without
+  `torch.jit.optimize_for_inference`), and ONNX Runtime on its ONNX export if given;
+- one batch-1 forward pass, and one decode (the service's path: draft-mode JPEG decoding, one
+  resize, uint8 tensor), the two parts of a lone request's latency;
+- the naive path's decode (whole photo, torchvision transforms), for comparison.
+
+    python -m loadtest.bench.components --model M.pt --threads 1 --photos DIR --out parts.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from service.model_format import load_model
+from service.preprocessing import decode_image, normalize, resize_square, to_uint8_tensor
+
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
+
+
+def timed_rate(call: Callable[[], object], images: int, *, budget: float, rounds: int = 3
+               ) -> float:
+    """Images per second: the best of `rounds` rounds, each repeating `call` for about
+    budget / rounds seconds (best, because on a shared machine interference only slows)."""
+    call()
+    call()  # warm: shape-specific kernels and the profiling executor
+    best = 0.0
+    for _ in range(rounds):
+        count, started = 0, time.perf_counter()
+        while True:
+            call()
+            count += 1
+            elapsed = time.perf_counter() - started
+            if elapsed >= budget / rounds and count >= 2:
+                break
+        best = max(best, count * images / elapsed)
+    return best
+
+
+def median_ms(call: Callable[[], object], repeats: int) -> float:
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def torchscript_variants(model_path: Path) -> dict[str, Callable[[torch.Tensor], object]]:
+    served = load_model(model_path)
+    variants: dict[str, Callable[[torch.Tensor], object]] = {
+        "torchscript": served,
+        "torchscript channels-last": lambda x: served(x.contiguous(
+            memory_format=torch.channels_last)),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        optimized = torch.jit.optimize_for_inference(load_model(model_path))
+    variants["torchscript optimize_for_inference"] = optimized
+    variants["torchscript optimize_for_inference channels-last"] = lambda x: optimized(
+        x.contiguous(memory_format=torch.channels_last))
+    return variants
+
+
+def onnx_variant(onnx_path: Path | None, threads: int) -> Callable[[torch.Tensor], object] | None:
+    """ONNX Runtime on the same network, same thread count, if an export and ORT are there."""
+    if onnx_path is None or not onnx_path.exists():
+        return None
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(onnx_path), options,
+                                           providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x.numpy()})
+
+
+def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
+            onnx_path: Path | None = None) -> dict:
+    variants = torchscript_variants(model_path)
+    onnx = onnx_variant(onnx_path, threads)
+    if onnx is not None:
+        variants["onnxruntime"] = onnx
+    table: dict[str, dict[int, float]] = {name: {} for name in variants}
+    with torch.inference_mode():
+        for size in BATCH_SIZES:
+            batch = torch.randn(size, 3, input_size, input_size)
+            for name, run in variants.items():
+                table[name][size] = round(timed_rate(lambda run=run, batch=batch: run(batch),
+                                                     size, budget=budget), 1)
+        one = torch.randn(1, 3, input_size, input_size)
+        batch1_ms = {name: round(median_ms(lambda run=run: run(one), 30), 2)
+                     for name, run in variants.items()}
+    return {"images_per_second": table, "batch1_ms": batch1_ms}
+
+
+def decode_costs(photo_dir: Path, input_size: int, mean: list[float], std: list[float]) -> dict:
+    from PIL import Image
+    from torchvision import transforms  # the naive path only; the service never imports it
+
+    from service.metadata import Preprocessing
+
+    spec = Preprocessing(input_size=input_size, resize="squash", interpolation="bilinear",
+                         mean=tuple(mean), std=tuple(std))
+    naive = transforms.Compose([transforms.Resize((input_size, input_size)),
+                                transforms.ToTensor(), transforms.Normalize(mean, std)])
+    served, tutorial = [], []
+    for path in sorted(photo_dir.glob("*.jpg")):
+        data = path.read_bytes()
+        served.append(median_ms(lambda data=data: normalize(to_uint8_tensor(resize_square(
+            decode_image(data, draft_size=input_size), input_size)), spec), 5))
+        tutorial.append(median_ms(lambda data=data: naive(
+            Image.open(io.BytesIO(data)).convert("RGB")), 3))
+    return {"decode_ms_median": round(statistics.median(served), 2),
+            "decode_ms_mean": round(statistics.fmean(served), 2),
+            "naive_decode_ms_median": round(statistics.median(tutorial), 2),
+            "naive_decode_ms_mean": round(statistics.fmean(tutorial), 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--photos", type=Path)
+    parser.add_argument("--onnx", type=Path, help="the same network exported as ONNX")
+    parser.add_argument("--budget", type=float, default=1.5, help="seconds per measurement")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    metadata = json.loads(args.model.with_suffix(".json").read_text())
+    spec = metadata["preprocessing"]
+    result = {"threads": args.threads,
+              **ceiling(args.model, args.threads, args.budget, spec["input_size"], args.onnx)}
+    if args.photos:
+        result.update(decode_costs(args.photos, spec["input_size"], spec["mean"], spec["std"]))
+    args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The benchmark's verdicts (PASS/FAIL per target) and its markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The issue's targets, as ratios measured within one run.
+SPEEDUP_OVER_NAIVE = 3.0
+SHARE_OF_CEILING = 0.5
+P99_OVER_P50 = 3.0
+LONE_REQUEST_SLACK_MS = 3.0
+FAST_REJECTION_MS = 250.0
+MARKER_BEGIN = "<!-- bench:begin (written by `make bench`; edit outside the markers) -->"
+MARKER_END = "<!-- bench:end -->"
+
+
+def ceiling_of(parts: list[dict[str, Any]]) -> tuple[float, str, int]:
+    """The best images/s of the TorchScript model in any layout/variant, batch size and run."""
+    best = (0.0, "", 0)
+    for run in parts:
+        for variant, by_size in run["images_per_second"].items():
+            if not variant.startswith("torchscript"):
+                continue
+            for size, rate in by_size.items():
+                if rate > best[0]:
+                    best = (rate, variant, int(size))
+    return best
+
+
+def served_batch1_ms(parts: list[dict[str, Any]]) -> float:
+    """The batch-1 forward pass as the service runs it (channels-last TorchScript), best run."""
+    return min(run["batch1_ms"]["torchscript channels-last"] for run in parts)
+
+
+def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
+    phases = {phase["concurrency"]: phase for phase in result["service"]["phases"]}
+    naive_best = max((phase["rps"], name, phase["concurrency"])
+                     for name, runs in result["naive"]["modes"].items() for phase in runs)
+    ceiling, variant, size = ceiling_of(result["parts"])
+    at32 = phases.get(32)
+    at1 = phases.get(1)
+    decode_ms = min(run["decode_ms_median"] for run in result["parts"] if "decode_ms_median" in run)
+    batch1_ms = served_batch1_ms(result["parts"])
+    out = []
+
+    def add(name: str, passed: bool | None, measured: str, target: str) -> None:
+        out.append({"target": name, "passed": passed, "measured": measured, "required": target})
+
+    if at32:
+        ratio = at32["rps"] / naive_best[0] if naive_best[0] else float("inf")
+        add("throughput at C=32 vs naive reference", ratio >= SPEEDUP_OVER_NAIVE,
+            f"{at32['rps']} vs {naive_best[0]} req/s ({naive_best[1]}, C={naive_best[2]}): "
+            f"x{ratio:.2f}", f">= x{SPEEDUP_OVER_NAIVE:g}")
+        share = at32["rps"] / ceiling if ceiling else 0.0
+        add("throughput at C=32 vs model ceiling", share >= SHARE_OF_CEILING,
+            f"{at32['rps']} vs {ceiling} img/s ({variant}, batch {size}): {share:.0%}",
+            f">= {SHARE_OF_CEILING:.0%}")
+        spread = at32["p99_ms"] / at32["p50_ms"] if at32["p50_ms"] else float("inf")
+        add("p99 / p50 at C=32", spread <= P99_OVER_P50,
+            f"{at32['p99_ms']} / {at32['p50_ms']} ms = {spread:.2f}", f"<= {P99_OVER_P50:g}")
+    if at1:
+        budget = decode_ms + batch1_ms + LONE_REQUEST_SLACK_MS
+        add("p50 at C=1 vs one decode + one batch-1 pass + 3 ms", at1["p50_ms"] <= budget,
+            f"{at1['p50_ms']} ms vs {decode_ms} + {batch1_ms} + 3 = {budget:.1f} ms",
+            "<=")
+    errors = {c: p["errors"] for c, p in phases.items() if c <= 64}
+    add("zero errors up to C=64", all(count == 0 for count in errors.values()),
+        ", ".join(f"C={c}: {n}" for c, n in sorted(errors.items())), "0 everywhere")
+    overload = result["service"].get("overload")
+    if overload:
+        other = {code: n for code, n in overload["errors_by_code"].items()
+                 if code not in ("503 overloaded", "503 queue_timeout")}
+        fast = (overload["rejected_p99_ms"] or 0.0) <= FAST_REJECTION_MS
+        all_retry_after = overload["rejected_503"] == overload["rejected_503_with_retry_after"]
+        add(f"beyond the bound (C={overload['concurrency']}): fast 503 + Retry-After",
+            overload["rejected_503"] > 0 and not other and fast and all_retry_after,
+            f"{overload['rejected_503']} x 503 (p50 {overload['rejected_p50_ms']} ms, p99 "
+            f"{overload['rejected_p99_ms']} ms, Retry-After on "
+            f"{overload['rejected_503_with_retry_after']}), {overload['rps']} req/s still "
+            f"served, other failures: {other or 'none'}",
+            f"only 503s, p99 <= {FAST_REJECTION_MS:g} ms")
+    parity = result["service"].get("parity")
+    if parity is not None:
+        add("same answers alone (C=1) and batched (C=32)", parity["mismatches"] == 0,
+            f"{parity['compared']} photos compared, {parity['mismatches']} differ",
+            "identical JSON probabilities")
+    return out
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join("" if cell is None else str(cell) for cell in cells) + " |"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    service = result["service"]
+    lines = [
+        f"Run {result['started']} ({'quick smoke' if result['quick'] else 'full'}), "
+        f"`{result['command']}`, {result['seconds']:.0f} s.",
+        "",
+        f"Machine: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs "
+        f"({machine['usable_cpus']} usable by the process), {machine['memory_gb']} GB; "
+        f"load average {machine['load_before']} before, {machine['load_after']} after "
+        "(other work shared the CPUs: compare ratios within a run, not absolute numbers). "
+        f"Python {machine['python']}, torch {machine['torch']}.",
+        "",
+        f"Model: {result['model']['architecture']} {result['model']['version']} "
+        f"({result['model']['source']}), input {result['model']['input_size']} px, "
+        f"{result['model']['megabytes']} MB. Uploads: {result['photos']['count']} JPEGs, "
+        f"{result['photos']['long_side_min']} to {result['photos']['long_side_max']} px, "
+        f"{result['photos']['kb_min']} to {result['photos']['kb_max']} KB, multipart `file`.",
+        "",
+        f"Service settings: {', '.join(f'{k}={v}' for k, v in service['settings'].items())}.",
+        "",
+        "### Targets",
+        "",
+        _row("target", "measured", "required", "verdict"),
+        _row("---", "---", "---", "---"),
+    ]
+    for verdict in result["verdicts"]:
+        mark = {True: "PASS", False: "**FAIL**", None: "n/a"}[verdict["passed"]]
+        lines.append(_row(verdict["target"], verdict["measured"], verdict["required"], mark))
+    lines += ["", "### The service (`python -m service`), closed loop", "",
+              _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req",
+                   "of which event loop", "mean batch"),
+              _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+    for phase in service["phases"]:
+        lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"], phase["p90_ms"],
+                          phase["p99_ms"], _errors(phase), phase["server_cpu_ms_per_request"],
+                          phase["event_loop_cpu_ms_per_request"], phase.get("mean_batch_size")))
+    overload = service.get("overload")
+    if overload:
+        lines.append(_row(f"{overload['concurrency']} (over the bound)", overload["rps"],
+                          overload["p50_ms"], overload["p90_ms"], overload["p99_ms"],
+                          _errors(overload), overload["server_cpu_ms_per_request"],
+                          overload["event_loop_cpu_ms_per_request"], None))
+    lines += ["", "Server CPU ms/req: CPU time (all threads) the server used per answered request "
+              "in the measured window (and that of its main thread, the event loop): what a "
+              "request costs, however much of the machine the server got."]
+    cold = service["cold_start"]
+    lines += ["", "### Cold start and memory", "",
+              _row("", "median", "runs"), _row("---", "---:", "---:"),
+              _row("process start to first 200 from /readyz, s", cold["ready_s_median"],
+                   ", ".join(map(str, cold["ready_s"]))),
+              _row("process start to first prediction, s", cold["first_prediction_s_median"],
+                   ", ".join(map(str, cold["first_prediction_s"]))),
+              _row("`import service.app` in a fresh interpreter, s", cold["import_s_median"],
+                   ", ".join(map(str, cold["import_s"]))),
+              _row("model load + verify, s (from the service's log)",
+                   cold.get("load_s_median"), ", ".join(map(str, cold.get("load_s", [])))),
+              _row("warm-up, s (from the service's log)", cold.get("warm_up_s_median"),
+                   ", ".join(map(str, cold.get("warm_up_s", [])))),
+              "",
+              _row("server", "RSS when ready, MB", "peak RSS (VmHWM), MB"),
+              _row("---", "---:", "---:"),
+              _row("service", service["memory"]["ready_mb"], service["memory"]["peak_mb"]),
+              _row("naive reference", result["naive"]["memory"]["ready_mb"],
+                   result["naive"]["memory"]["peak_mb"])]
+    lines += ["", "### Naive reference (tutorial style, same model, "
+              f"{result['naive']['threads']} torch thread(s)), closed loop", "",
+              _row("endpoint", "C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors",
+                   "server CPU ms/req"),
+              _row("---", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+    for name, runs in result["naive"]["modes"].items():
+        for phase in runs:
+            lines.append(_row(name, phase["concurrency"], phase["rps"], phase["p50_ms"],
+                              phase["p90_ms"], phase["p99_ms"], _errors(phase),
+                              phase["server_cpu_ms_per_request"]))
+    lines += ["", f"### The model alone ({result['parts'][0]['threads']} torch thread(s), "
+              "preprocessed tensors), images/s by batch size, best of the runs", ""]
+    sizes = list(result["parts"][0]["images_per_second"]["torchscript"].keys())
+    lines += [_row("variant", *sizes, "batch-1 ms"), _row("---", *(["---:"] * (len(sizes) + 1)))]
+    for variant in result["parts"][0]["images_per_second"]:
+        rates = [max(run["images_per_second"][variant][size] for run in result["parts"])
+                 for size in sizes]
+        ms = min(run["batch1_ms"][variant] for run in result["parts"])
+        lines.append(_row(variant, *rates, ms))
+    onnx_service = result.get("service_onnx")
+    if onnx_service:
+        lines += ["", "### The service with `MODEL_BACKEND=onnx` (ONNX Runtime, same network), "
+                  "closed loop", "",
+                  _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req",
+                       "mean batch"),
+                  _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+        for phase in onnx_service["phases"]:
+            lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"],
+                              phase["p90_ms"], phase["p99_ms"], _errors(phase),
+                              phase["server_cpu_ms_per_request"], phase.get("mean_batch_size")))
+        cold = onnx_service["cold_start"]
+        lines += ["", f"Cold start to ready {cold['ready_s_median']} s, RSS when ready "
+                  f"{onnx_service['memory']['ready_mb']} MB, peak "
+                  f"{onnx_service['memory']['peak_mb']} MB (torch is still imported: the "
+                  "service's preprocessing and calibration use it)."]
+    onnx = result.get("onnx")
+    if onnx:
+        lines += ["", "### ONNX Runtime against TorchScript, each alone in a fresh interpreter "
+                  "(import, load, first and second batch-1 run, 1 thread)", "",
+                  _row("runtime", "import s", "load s", "first run s", "second run ms",
+                       "peak RSS MB"),
+                  _row("---", "---:", "---:", "---:", "---:", "---:")]
+        for runtime, numbers in onnx["footprint"].items():
+            lines.append(_row(runtime, numbers["import_s"], numbers["load_s"],
+                              numbers["first_run_s"], numbers["second_run_ms"],
+                              numbers["peak_mb"]))
+    part = result["parts"][0]
+    lines += ["", f"Decoding one upload (median over the photos): the service's path "
+              f"{min(r['decode_ms_median'] for r in result['parts'])} ms (draft-mode JPEG, one "
+              f"resize, uint8 tensor); the naive path {part['naive_decode_ms_median']} ms "
+              "(whole photo, torchvision transforms)."]
+    return "\n".join(lines) + "\n"
+
+
+def _errors(phase: dict[str, Any]) -> str:
+    if not phase["errors"]:
+        return "0"
+    codes = ", ".join(f"{code}: {count}" for code, count in phase["errors_by_code"].items())
+    return f"{phase['errors']} ({codes})"
+
+
+def publish(markdown_text: str, existing: str | None) -> str:
+    """The committed BENCHMARK.md: its hand-written parts kept, the generated part replaced."""
+    block = f"{MARKER_BEGIN}\n{markdown_text}{MARKER_END}\n"
+    if existing and MARKER_BEGIN in existing and MARKER_END in existing:
+        before = existing.split(MARKER_BEGIN)[0]
+        after = existing.split(MARKER_END, 1)[1].lstrip("\n")
+        return before + block + ("\n" + after if after else "")
+    return "# Benchmark\n\nLatest `make bench`:\n\n" + block
