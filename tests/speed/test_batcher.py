@@ -17,6 +17,13 @@ import pytest
 from service.batching import DeadlineExceeded, MicroBatcher, Overloaded
 
 
+def run_scenario(coroutine):
+    """asyncio.run on a thread of its own: an earlier test folder (Playwright's sync API) may
+    leave an event loop marked running in the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 class Recorder:
     """run_batch that doubles its items and remembers every batch; optionally blocks on a gate
     or fails a batch that holds a 'bad' item."""
@@ -65,7 +72,7 @@ def test_concurrent_requests_are_gathered_up_to_the_batch_size_in_order(executor
         batcher = make(executor, recorder, max_batch_size=4)
         return await submit_all(batcher, list(range(10)))
 
-    results = asyncio.run(scenario())
+    results = run_scenario(scenario())
     assert results == [item * 2 for item in range(10)]  # each caller gets its own answer
     assert recorder.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]  # arrival order kept
 
@@ -79,7 +86,7 @@ def test_a_lone_request_runs_at_once_without_waiting_for_others(executor):
         await submit_all(batcher, [1])
         return time.perf_counter() - started
 
-    assert asyncio.run(scenario()) < 1.0  # nobody else was admitted: the 2 s wait is skipped
+    assert run_scenario(scenario()) < 1.0  # nobody else was admitted: the 2 s wait is skipped
     assert recorder.batches == [[1]]
 
 
@@ -96,7 +103,7 @@ def test_a_batch_waits_for_admitted_requests_but_only_up_to_max_wait(executor):
         late.release()
         return waited
 
-    waited = asyncio.run(scenario())
+    waited = run_scenario(scenario())
     assert 0.15 <= waited < 2.0
     assert recorder.batches == [[1]]
 
@@ -117,7 +124,7 @@ def test_a_request_that_arrives_within_max_wait_joins_the_batch(executor):
         second.release()
         return results
 
-    assert asyncio.run(scenario()) == [20, 40]
+    assert run_scenario(scenario()) == [20, 40]
     assert recorder.batches == [[10, 20]]
 
 
@@ -132,7 +139,7 @@ def test_the_batch_flushes_as_soon_as_it_is_full(executor):
         waiting.release()
         return time.perf_counter() - started
 
-    assert asyncio.run(scenario()) < 2.0
+    assert run_scenario(scenario()) < 2.0
     assert recorder.batches == [[1, 2]]
 
 
@@ -145,7 +152,7 @@ def test_a_failing_batch_fails_its_own_requests_only(executor):
         second = await submit_all(batcher, [3, 4])
         return first, second
 
-    first, second = asyncio.run(scenario())
+    first, second = run_scenario(scenario())
     assert all(isinstance(outcome, ValueError) for outcome in first)
     assert second == [6, 8]  # the worker survived and serves the next batch
 
@@ -166,7 +173,7 @@ def test_a_full_queue_refuses_at_once_and_accepts_again_once_drained(executor):
         second.release()
         return refused_in, refused.value.retry_after, batcher.admitted
 
-    refused_in, retry_after, admitted_after = asyncio.run(scenario())
+    refused_in, retry_after, admitted_after = run_scenario(scenario())
     assert refused_in < 0.05 and retry_after >= 1
     assert admitted_after == 0  # every place was given back
 
@@ -182,7 +189,7 @@ def test_a_request_heavier_than_the_bound_is_admitted_only_when_nothing_else_is(
             batcher.admit(10)
         other.release()
 
-    asyncio.run(scenario())
+    run_scenario(scenario())
 
 
 def test_work_still_queued_at_its_deadline_is_dropped_without_running(executor):
@@ -201,7 +208,7 @@ def test_work_still_queued_at_its_deadline_is_dropped_without_running(executor):
         after = await submit_all(batcher, [8])  # the next request is served normally
         return late, answered_in, blocked_result, after
 
-    late, answered_in, blocked_result, after = asyncio.run(scenario())
+    late, answered_in, blocked_result, after = run_scenario(scenario())
     assert isinstance(late[0], DeadlineExceeded) and late[0].retry_after >= 1
     assert answered_in < 2.0  # answered at its deadline, not when the executor freed up
     assert blocked_result == ["slowslow"]
@@ -228,7 +235,7 @@ def test_decoding_still_queued_at_the_deadline_is_cancelled_without_running(exec
             return await batcher.run_before_deadline(executor, decode, "next",
                                                      admission=admission)
 
-    assert asyncio.run(scenario()) == "NEXT"
+    assert run_scenario(scenario()) == "NEXT"
     assert ran == ["next"]
 
 
@@ -250,7 +257,7 @@ def test_a_caller_that_goes_away_takes_its_queued_work_with_it(executor):
         assert await submit_all(batcher, [1]) == [2]
         return depth
 
-    assert asyncio.run(scenario()) == 0
+    assert run_scenario(scenario()) == 0
     assert [9] not in recorder.batches
 
 
@@ -263,7 +270,7 @@ def test_metrics_hooks_hear_each_batch_and_the_queue_depth(executor):
                        on_queue_depth=depths.append)
         await submit_all(batcher, list(range(5)))
 
-    asyncio.run(scenario())
+    run_scenario(scenario())
     assert [size for size, _ in batches] == [3, 2]
     assert all(seconds >= 0 for _, seconds in batches)
     assert max(depths) == 5 and depths[-1] == 0
@@ -284,7 +291,7 @@ def test_closing_fails_whatever_is_still_waiting(executor):
         recorder.gate.set()
         return outcomes
 
-    running, queued = asyncio.run(scenario())
+    running, queued = run_scenario(scenario())
     assert isinstance(running[0], RuntimeError) and isinstance(queued[0], RuntimeError)
 
 
