@@ -154,10 +154,8 @@ def small_server(servers: dict[str, str]) -> str:
 
 # ---- The browser --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    """Package-scoped: Playwright's sync API keeps an event loop marked running in the main
-    thread while it is open, which would break `asyncio.run` in every later test folder."""
     require_browser()
     from playwright.sync_api import Error, expect, sync_playwright
 
