@@ -11,7 +11,7 @@ VENV_STAMP := $(VENV)/.installed
 MODEL ?= weights/penguin_classifier.pt
 OUT ?= data/generated
 SEED ?= 1
-PER_CLASS ?= 1000
+PER_CLASS ?= 1500
 DATA ?= data/generated
 EPOCHS ?= 30
 
@@ -23,7 +23,7 @@ help: ## Show this list of targets
 $(VENV_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,onnx]'
 	@touch $@
 
 setup: $(VENV_STAMP) ## Create or refresh .venv (runs by itself before any target that needs it)
@@ -47,10 +47,15 @@ train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir EPOCHS
 evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
 
+robustness: $(VENV_STAMP) ## Evaluate under conditions training never had: make robustness DATA=dir [REPORT=file.json]
+	$(BIN)/python -m training.robustness --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
+
 model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and weights/reports/*.json
 	$(BIN)/python -m training.model_card --model $(MODEL) \
 		--report "Fresh synthetic test set (seed 90210, 200 per class, never trained on)=weights/reports/fresh_synthetic.json" \
-		$(if $(wildcard weights/reports/real_photos.json),--report "25 real photographs (../shared/real-photos)=weights/reports/real_photos.json")
+		$(if $(wildcard weights/reports/real_photos.json),--report "25 real photographs (../shared/real-photos)=weights/reports/real_photos.json") \
+		$(if $(wildcard weights/reports/robustness.json),--robustness weights/reports/robustness.json) \
+		$(if $(wildcard weights/reports/NOTES.md),--notes weights/reports/NOTES.md)
 
 lint: $(VENV_STAMP) ## Static checks: ruff
 	$(BIN)/ruff check service training tests loadtest
@@ -213,10 +218,14 @@ soak: $(VENV_STAMP) ## Sustained load, memory slope, errors -> loadtest/SOAK.md:
 # ==== Speed benchmark (loadtest/bench/; latest results in loadtest/BENCHMARK.md) ====
 # The service as a real process against a naive tutorial-style server and the model's own
 # ceiling, all in one run (< 10 min): throughput and latency at C=1/8/32/64, overload, cold start,
-# peak memory, PASS/FAIL per target. BENCH_QUICK=1: a 2-minute smoke that leaves BENCHMARK.md.
+# peak memory, PASS/FAIL per target. BENCH_QUICK=1: a ~3-minute smoke that leaves BENCHMARK.md.
 .PHONY: bench
 
 BENCH_QUICK ?=
 
 bench: $(VENV_STAMP) ## Speed benchmark -> loadtest/BENCHMARK.md (BENCH_QUICK=1: a short smoke)
 	BENCH_QUICK='$(BENCH_QUICK)' $(BIN)/python -m loadtest.bench
+
+.PHONY: memory
+memory: $(VENV_STAMP) ## Peak memory (RSS + /tmp) under the largest accepted uploads at C=32 -> loadtest/MEMORY.md
+	$(BIN)/python -m loadtest.bench.memory

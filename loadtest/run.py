@@ -89,8 +89,11 @@ def git(*args: str) -> str:
 
 def uncommitted_service_files() -> list[str]:
     """A local service runs the working tree: name what differs from the commit."""
-    status = git("status", "--short", "--", "service")
-    return [line[3:] for line in status.splitlines()] if status != "unknown" else []
+    changed = git("diff", "--name-only", "HEAD", "--", "service")
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "service")
+    if "unknown" in (changed, untracked):
+        return []
+    return sorted(set(changed.splitlines()) | set(untracked.splitlines()))
 
 
 def locust_command(host: str, folder: Path, extra: list[str]) -> list[str]:

@@ -21,7 +21,8 @@ from starlette.types import Scope
 from service import metrics, routes_api, routes_health, routes_web
 from service.api_docs import install_api_docs
 from service.errors import ApiError, ErrorRenderer, install_error_handlers, json_error_response
-from service.limits import UploadLimitMiddleware, describe_limit
+from service.inference import overloaded_error
+from service.limits import InflightBytes, UploadLimitMiddleware, describe_limit
 from service.model_state import ModelState, load_model
 from service.request_context import RequestContextMiddleware, note_for_log
 from service.settings import Settings
@@ -51,14 +52,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     render = error_renderer(app.state.pages)
     install_error_handlers(app, render)
     # Added last = outermost: the request context sees the upload limit's 413 too.
+    inflight = InflightBytes(settings.max_inflight_upload_bytes)
     app.add_middleware(
         UploadLimitMiddleware,
         limit_for_path=lambda path: upload_limit_for(path, settings),
         reject=lambda scope, limit: render(scope, upload_too_large(limit)),
+        inflight=inflight,
+        busy=lambda scope: render(scope, uploads_busy()),
     )
     app.add_middleware(RequestContextMiddleware, on_crash=lambda scope: render(scope, CRASH))
     # Outermost, so it counts every answer, the request context's last-resort 500 included.
     app.state.metrics = metrics.ServiceMetrics(lambda: app.state.model)
+    app.state.metrics.upload_bytes.set_function(lambda: inflight.held)
     app.add_middleware(metrics.MetricsMiddleware, metrics=lambda: app.state.metrics,
                        routes=lambda: app.router.routes)
     for router in (routes_api.router, routes_health.router, routes_web.router, metrics.router):
@@ -102,6 +107,13 @@ def upload_too_large(limit: int) -> ApiError:
     return ApiError(413, "upload_too_large",
                     f"The upload is larger than the {describe_limit(limit)} limit; "
                     "send a smaller photo.", headers={"Connection": "close"})
+
+
+def uploads_busy() -> ApiError:
+    """Too many upload bytes held already: the same answer as any other overload."""
+    error = overloaded_error(retry_after=1)
+    error.headers["Connection"] = "close"  # the unread body must not be taken for a request
+    return error
 
 
 def upload_limit_for(path: str, settings: Settings) -> int:

@@ -67,7 +67,8 @@ class Admission:
         """Only `items` more items will be submitted (the rest failed before, e.g. to decode):
         they stop counting against the bound, and the batcher stops waiting for them."""
         drop = max(0, self.unsubmitted - items)
-        self._batcher._forget(self, drop)
+        self.weight -= drop
+        self._batcher._forget(self, drop, release_weight=drop)
 
     def release(self) -> None:
         if not self.released:

@@ -98,6 +98,9 @@ class ServiceMetrics:
         self.batch_latency = Histogram(
             f"{PREFIX}_batch_duration_seconds", "Time of one forward pass.",
             buckets=STAGE_BUCKETS, registry=registry)
+        self.upload_bytes = Gauge(
+            f"{PREFIX}_upload_bytes_in_flight", "Request body bytes held by requests in "
+            "progress (bounded by MAX_INFLIGHT_UPLOAD_BYTES).", registry=registry)
         self.queue_depth = Gauge(
             f"{PREFIX}_queue_depth", "Inputs waiting for a forward pass.", registry=registry)
         self.predictions = Counter(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cpus import usable_cpu_count
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(10 * MIB, gt=0, description="Largest request body for one photo.")
     max_batch_upload_bytes: int = Field(
         50 * MIB, gt=0, description="Largest request body for /predict/batch (all files together)."
+    )
+    max_inflight_upload_bytes: int = Field(
+        128 * MIB, gt=0, description="Request body bytes held at once by all requests in "
+        "progress; a body that does not fit gets 503 `overloaded` with Retry-After before it is "
+        "read. Bounds memory (on Cloud Run, /tmp where uploads are spooled is memory too); at "
+        "least MAX_BATCH_UPLOAD_BYTES. Measured in loadtest/MEMORY.md."
     )
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, gt=0, description="Largest decoded image, width x height."
@@ -79,6 +85,15 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Work still queued this long after admission is dropped "
         "without running and answered 503 `queue_timeout`."
     )
+
+    @model_validator(mode="after")
+    def _one_batch_fits_in_flight(self) -> Settings:
+        if self.max_inflight_upload_bytes < max(self.max_batch_upload_bytes,
+                                                self.max_upload_bytes):
+            raise ValueError(
+                "MAX_INFLIGHT_UPLOAD_BYTES must be at least MAX_BATCH_UPLOAD_BYTES and "
+                "MAX_UPLOAD_BYTES, or the largest allowed upload could never be accepted")
+        return self
 
     @field_validator("model_path")
     @classmethod

@@ -20,6 +20,7 @@ from service.classifier import Classifier, calibrated_probabilities, interpret, 
 from service.metadata import ModelMetadata, Preprocessing
 from service.preprocessing import normalize
 from training.calibration import expected_calibration_error
+from training.conditions import accuracy_by_condition, read_manifest
 from training.data import CachedImages, LabelledFiles, cache_images, list_images
 
 
@@ -42,9 +43,14 @@ def model_logits(
 
 
 def summarize(
-    logits: torch.Tensor, folder_targets: torch.Tensor, folders: list[str], metadata: ModelMetadata
+    logits: torch.Tensor,
+    folder_targets: torch.Tensor,
+    folders: list[str],
+    metadata: ModelMetadata,
+    records: list[dict | None] | None = None,
 ) -> dict:
-    """Accuracy, per-class precision and recall, rejection rates, confusion and calibration."""
+    """Accuracy, per-class precision and recall, rejection rates, confusion and calibration;
+    with the renderer's `records` of each photo, accuracy by scene condition too."""
     expected = expected_labels(folders, metadata)
     answers = [p.species for p in interpret(logits, metadata)]
     truth = [expected[t] for t in folder_targets.tolist()]
@@ -61,6 +67,8 @@ def summarize(
         "confusion": _confusion(folder_targets.tolist(), answers, folders, metadata.labels),
     }
     metrics.update(_calibration(logits, truth, metadata))
+    if records is not None:
+        metrics["by_condition"] = accuracy_by_condition(answers, truth, records, reject)
     return metrics
 
 
@@ -103,13 +111,17 @@ def _calibration(logits: torch.Tensor, truth: list[str], metadata: ModelMetadata
 
 
 def evaluate_folder(
-    classifier: Classifier, folder: LabelledFiles, workers: int
+    classifier: Classifier, folder: LabelledFiles, workers: int, dataset_root: Path | None = None
 ) -> tuple[dict, CachedImages]:
+    """Metrics of `folder`; when `dataset_root` is a rendered dataset, by scene condition too."""
     images = cache_images(
         folder, size=classifier.metadata.preprocessing.input_size, workers=workers
     )
     logits = model_logits(classifier.module, images.pixels, classifier.metadata.preprocessing)
-    return summarize(logits, images.targets, images.classes, classifier.metadata), images
+    manifest = read_manifest(dataset_root) if dataset_root else {}
+    records = [manifest.get(path.resolve()) for path in images.paths] if manifest else None
+    metrics = summarize(logits, images.targets, images.classes, classifier.metadata, records)
+    return metrics, images
 
 
 def plot_confusion(confusion: dict, path: Path, title: str) -> None:
@@ -159,7 +171,26 @@ def format_report(metrics: dict) -> str:
     lines.append("confusion (rows: folders, columns: answers):")
     for folder, row in metrics["confusion"].items():
         lines.append(f"  {folder:>16}: " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    for condition, values in metrics.get("by_condition", {}).items():
+        lines.append(f"by {condition}:")
+        for value, outcome in values.items():
+            lines.append(f"  {value:>28}: " + "  ".join(f"{k}={v}" for k, v in outcome.items()))
     return "\n".join(lines)
+
+
+def files_to_evaluate(data: Path, split: str = "test") -> LabelledFiles:
+    """The photos of `data/split` when that exists (a rendered or split dataset), else of
+    `data` itself, one folder per class (any folder of labelled photos)."""
+    folder = data / split if (data / split).is_dir() else data
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not classes:
+        raise ValueError(f"{folder} has no class folders to evaluate")
+    files = LabelledFiles([], [], classes)
+    for index, name in enumerate(classes):
+        found = list_images(folder / name)
+        files.paths.extend(found)
+        files.targets.extend([index] * len(found))
+    return files
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -193,17 +224,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
+    try:
+        files = files_to_evaluate(args.data, args.split)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
     folder = args.data / args.split if (args.data / args.split).is_dir() else args.data
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    if not classes:
-        sys.exit(f"error: {folder} has no class folders to evaluate")
-    files = LabelledFiles([], [], classes)
-    for index, name in enumerate(classes):
-        found = list_images(folder / name)
-        files.paths.extend(found)
-        files.targets.extend([index] * len(found))
     classifier = load_classifier(args.model)
-    metrics, _ = evaluate_folder(classifier, files, args.workers)
+    metrics, _ = evaluate_folder(classifier, files, args.workers, dataset_root=args.data)
     print(format_report(metrics))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
 """Write weights/MODEL_CARD.md from the model's metadata and evaluation reports.
 
 The card's figures are copied from measured reports, never typed by hand, so re-running this
-after `make train` (and `make evaluate-real`) keeps the card true to the shipped file.
+after `make train` and the evaluations (`make evaluate ... REPORT=weights/reports/...json`,
+`make robustness`) keeps the card true to the shipped file. `make model-card` runs:
 
     python -m training.model_card --model weights/penguin_classifier.pt \
-        --report "Synthetic test set=weights/reports/fresh_test.json" \
-        --report "Real photos=weights/reports/real_photos.json"
+        --report "Synthetic test set=weights/reports/fresh_synthetic.json" \
+        --report "Real photos=weights/reports/real_photos.json" \
+        --robustness weights/reports/robustness.json --notes weights/reports/NOTES.md
 """
 
 from __future__ import annotations
@@ -54,10 +56,61 @@ def confusion_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def render_card(metadata: ModelMetadata, template: str, reports: dict[str, dict]) -> str:
+def condition_table(metrics: dict) -> str:
+    """Where the model fails, by the rendered photo's conditions (training/conditions.py)."""
+    by_condition = metrics.get("by_condition")
+    if not by_condition:
+        return ""
+    lines = [
+        "| condition | value | photos | species right | wrongly rejected | rejected |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for condition, values in by_condition.items():
+        for value, outcome in values.items():
+            rates = [
+                _percent(outcome[key]) if key in outcome else ""
+                for key in ("species_accuracy", "wrongly_rejected", "rejected")
+            ]
+            lines.append(
+                f"| {condition} | {value} | {outcome['images']} | " + " | ".join(rates) + " |"
+            )
+    return "By scene condition (from the renderer's manifest):\n\n" + "\n".join(lines)
+
+
+def robustness_table(robustness: dict) -> str:
+    """Accuracy under conditions the training photos never had (training/robustness.py)."""
+    lines = [
+        f"**Under conditions never seen in training** (`training/robustness.py` on "
+        f"`{robustness['data']}`: every photo changed, then evaluated as the service sees it)",
+        "",
+        "| change | photos | species accuracy | no-penguin rejected | penguins wrongly rejected "
+        "| ECE |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for change, m in robustness["changes"].items():
+        lines.append(
+            f"| {change} | {m['images']} | {_percent(m['species_accuracy'])} | "
+            f"{_percent(m['no_penguin_rejected'])} | {_percent(m['penguin_wrongly_rejected'])} "
+            f"| {m['ece']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def render_card(
+    metadata: ModelMetadata,
+    template: str,
+    reports: dict[str, dict],
+    robustness: dict | None = None,
+    notes: str = "",
+) -> str:
     sections = []
     for title, metrics in reports.items():
-        sections.append(metrics_table(title, metrics) + "\n\n" + confusion_table(metrics))
+        parts = [metrics_table(title, metrics), confusion_table(metrics), condition_table(metrics)]
+        sections.append("\n\n".join(part for part in parts if part))
+    if robustness:
+        sections.append(robustness_table(robustness))
+    if notes:  # written by a person: how this version was chosen, what it was compared with
+        sections.append(notes.strip())
     training = metadata.training
     return template.format(
         version=metadata.version,
@@ -88,6 +141,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         metavar="TITLE=PATH",
         help="an evaluation report JSON to include, with its title (repeatable)",
     )
+    parser.add_argument(
+        "--robustness", type=Path, help="a training.robustness report JSON to include"
+    )
+    parser.add_argument(
+        "--notes", type=Path, help="a markdown file of notes on this version to include"
+    )
     parser.add_argument("--output", type=Path, default=Path("weights/MODEL_CARD.md"))
     return parser
 
@@ -98,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.report:
         title, _, path = item.partition("=")
         reports[title] = json.loads(Path(path).read_text())
-    card = render_card(read_metadata(args.model), args.template.read_text(), reports)
+    robustness = json.loads(args.robustness.read_text()) if args.robustness else None
+    notes = args.notes.read_text() if args.notes else ""
+    card = render_card(
+        read_metadata(args.model), args.template.read_text(), reports, robustness, notes
+    )
     args.output.write_text(card)
     print(f"wrote {args.output}")
     return 0

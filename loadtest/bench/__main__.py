@@ -92,12 +92,22 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def model_under_test(explicit: Path | None) -> tuple[Path, str]:
-    """The shipped model when it is there, else a stand-in of the same architecture and size."""
+def model_under_test(explicit: Path | None, out: Path, standin: bool = False
+                     ) -> tuple[Path, str]:
+    """The shipped model when it is there, else a stand-in of the same architecture and size.
+
+    The shipped files are copied into the run's folder first: the whole run then measures one
+    model, even if training replaces weights/ meanwhile."""
     if explicit:
         return explicit.absolute(), "given"
-    if SHIPPED_MODEL.exists():
-        return SHIPPED_MODEL, "shipped"
+    if SHIPPED_MODEL.exists() and not standin:
+        import shutil
+
+        snapshot = out / "model" / SHIPPED_MODEL.name
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        for source in (SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".json")):
+            shutil.copy(source, snapshot.parent / source.name)
+        return snapshot, "shipped, weights/penguin_classifier.pt"
     path = CACHE / "standin" / "penguin_classifier.pt"
     if not path.exists():
         print("exporting a stand-in MobileNetV3-small (weights/ has no model yet)", flush=True)
@@ -349,7 +359,7 @@ async def main_async(args: argparse.Namespace) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or RESULTS / f"bench-{stamp}{'-quick' if plan.quick else ''}"
     out.mkdir(parents=True, exist_ok=True)
-    model, source = model_under_test(args.model)
+    model, source = model_under_test(args.model, out, args.standin)
     photos = photo_set.load_photos(CACHE)
     photo_dir = CACHE / f"photos-{photo_set.cache_key(photo_set.specs())}"
     settings = service_settings()
@@ -437,6 +447,8 @@ def main() -> None:
                         help="a short smoke run (also BENCH_QUICK=1)")
     parser.add_argument("--model", type=Path, help="model file (default: the shipped one, "
                         "else a stand-in of the same architecture)")
+    parser.add_argument("--standin", action="store_true",
+                        help="measure the stand-in even when weights/ holds a model")
     parser.add_argument("--out", type=Path, help="results folder")
     parser.add_argument("--no-publish", action="store_true",
                         help="do not update loadtest/BENCHMARK.md")

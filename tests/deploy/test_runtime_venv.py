@@ -220,3 +220,5 @@ def test_service_from_runtime_venv_serves_a_prediction_and_stops_on_sigterm(
     # Nothing was written beside the code and the model (the image's root may be read-only).
     assert files_under(app) == before
     assert "Traceback" not in log.read_text()
+    # No warnings at startup (torch's about the absent NumPy is filtered in service/__init__.py).
+    assert "Warning:" not in log.read_text(), log.read_text()

@@ -21,6 +21,7 @@ REQUIRED_FAMILIES = {
     "penguin_batch_size": "histogram",
     "penguin_batch_duration_seconds": "histogram",
     "penguin_queue_depth": "gauge",
+    "penguin_upload_bytes_in_flight": "gauge",
     "penguin_predictions": "counter",
     "penguin_no_penguin_rejections": "counter",
     "penguin_errors": "counter",

@@ -99,3 +99,16 @@ def test_sigterm_with_uploads_in_flight_completes_them_refuses_new_ones_and_exit
     assert not [line for line in lines if line.get("severity") in ("ERROR", "CRITICAL")]
     served = [line for line in lines if line.get("path") == "/predict"]
     assert [line["status"] for line in served] == [200] * IN_FLIGHT
+
+
+def test_an_idle_keep_alive_connection_still_serves_the_next_request(server):
+    """Clients that pause between requests (the load tests wait up to 5 s) reuse their
+    connection; the server must not close it first (uvicorn's default closes after 5 s, and a
+    request crossing that close fails with no response)."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(request)
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(6)  # longer than uvicorn's default keep-alive
+        connection.sendall(request)
+        assert connection.recv(4096).startswith(b"HTTP/1.1 200")

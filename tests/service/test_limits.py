@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 CHUNK = 16 * 1024
@@ -107,3 +108,64 @@ def test_the_refusal_is_logged_with_the_bytes_actually_read(small_limit_client, 
     (line,) = [r for r in caplog.records if getattr(r, "path", None) == "/predict"]
     assert line.status == 413 and line.error_code == "upload_too_large"
     assert LIMIT < line.bytes_in <= LIMIT + CHUNK
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_bodies_over_the_in_flight_budget_get_503_until_the_bytes_are_released(
+    serve, settings_for, chunked
+):
+    """Two uploads that each fit the per-request limit but not, together, the budget of bytes
+    held at once: the second is refused at once (503 + Retry-After, before its body is read),
+    and accepted again once the first has finished."""
+    settings = settings_for(max_upload_bytes=LIMIT, max_batch_upload_bytes=LIMIT,
+                            max_inflight_upload_bytes=LIMIT)
+    headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+    second = b"\xff" * (LIMIT // 2 + CHUNK)
+
+    def second_body() -> bytes | AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield second
+
+        return chunks() if chunked else second
+
+    async def scenario(client) -> tuple:
+        first_chunk_taken, release = anyio.Event(), anyio.Event()
+
+        async def held_body() -> AsyncIterator[bytes]:
+            yield multipart_start("file") + b"\xff" * (LIMIT // 2)
+            first_chunk_taken.set()  # asked for more: the first chunk went through the limit
+            await release.wait()
+            yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+        async with anyio.create_task_group() as group:
+            answers: dict[str, object] = {}
+
+            async def post_held() -> None:
+                answers["held"] = await client.http.post("/predict", content=held_body(),
+                                                         headers=headers)
+
+            group.start_soon(post_held)
+            await first_chunk_taken.wait()
+            scrape = await client.http.get("/metrics")
+            refused = await client.http.post("/predict", content=second_body(),
+                                             headers={"Content-Type": "image/jpeg"})
+            release.set()
+        again = await client.http.post("/predict", content=second,
+                                       headers={"Content-Type": "image/jpeg"})
+        return refused, answers["held"], again, scrape
+
+    with serve(settings) as client:
+        refused, held, again, scrape = client.portal.call(scenario, client)
+    (gauge,) = [line for line in scrape.text.splitlines()
+                if line.startswith("penguin_upload_bytes_in_flight ")]
+    assert float(gauge.split()[1]) >= LIMIT // 2  # the held upload, as operators see it
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert refused.headers["retry-after"] == "1"
+    assert held.status_code == 400  # its bytes are no image, but it was read and judged
+    assert again.status_code == 400  # the budget is free again: read and judged, not refused
+
+
+def test_in_flight_budget_smaller_than_one_batch_is_refused_at_startup(settings_for):
+    with pytest.raises(ValueError, match="MAX_INFLIGHT_UPLOAD_BYTES"):
+        settings_for(max_batch_upload_bytes=2 * LIMIT, max_inflight_upload_bytes=LIMIT)

@@ -306,3 +306,17 @@ def test_torch_gets_half_the_cpus_and_decoding_the_rest(cpus, threads):
     from service.settings import default_torch_threads
 
     assert default_torch_threads(cpus) == threads
+
+
+def test_items_a_request_will_not_submit_stop_counting(executor):
+    async def scenario():
+        batcher = make(executor, Recorder(), max_queue=4)
+        admission = batcher.admit(4)  # a batch of 4 files, 3 of which then fail to decode
+        admission.expect(1)
+        other = batcher.admit(3)  # their places are free again
+        result = await batcher.submit(2, admission)
+        admission.release()
+        other.release()
+        return result, batcher.admitted, batcher.unsubmitted
+
+    assert run_scenario(scenario()) == (4, 0, 0)

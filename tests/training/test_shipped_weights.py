@@ -1,0 +1,62 @@
+"""The committed model: its checksum, and its accuracy on photos rendered from an unseen seed.
+
+The acceptance figures are in weights/MODEL_CARD.md; this test renders a smaller fresh set so
+that `make test` stays quick, and checks that the model still does on it what its metadata
+claims it did on its test split (within the sampling noise of 60 photos per class), and better
+than chance: a broken, stale or mismatched model fails.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from service.classifier import load_classifier
+from service.metadata import read_metadata, sha256_of
+from training.evaluate import evaluate_folder, files_to_evaluate
+from training.render.dataset import main as render_main
+
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "penguin_classifier.pt"
+UNSEEN_SEED = 31337  # never used to render training data
+TOLERANCE = 0.15  # sampling noise of 180 penguin / 60 no-penguin photos, with room to spare
+CHANCE = 1 / 3  # three species
+
+
+@pytest.fixture(scope="module")
+def claimed() -> dict:
+    return read_metadata(SHIPPED).metrics
+
+
+def test_shipped_model_checksum_matches_its_metadata():
+    metadata = read_metadata(SHIPPED)
+    assert sha256_of(SHIPPED) == metadata.sha256
+    assert metadata.labels == ["Adelie", "Chinstrap", "Gentoo", "no_penguin"]
+
+
+@pytest.fixture(scope="module")
+def fresh_metrics(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("fresh")
+    render_main([
+        "--out", str(root), "--seed", str(UNSEEN_SEED), "--per-class", "60",
+        "--split", "0,0,1", "--workers", "2",
+    ])
+    test_files = files_to_evaluate(root, "test")
+    metrics, _ = evaluate_folder(load_classifier(SHIPPED), test_files, workers=2)
+    return metrics
+
+
+def test_shipped_model_names_the_species_of_fresh_rendered_penguins(fresh_metrics, claimed):
+    assert fresh_metrics["images"] == 240
+    assert fresh_metrics["species_accuracy"] > CHANCE
+    assert fresh_metrics["species_accuracy"] >= claimed["species_accuracy"] - TOLERANCE
+
+
+def test_shipped_model_rejects_fresh_photos_without_penguins(fresh_metrics, claimed):
+    assert fresh_metrics["no_penguin_rejected"] >= claimed["no_penguin_rejected"] - TOLERANCE
+    assert (
+        fresh_metrics["penguin_wrongly_rejected"]
+        <= claimed["penguin_wrongly_rejected"] + TOLERANCE
+    )
+
+
+def test_shipped_model_is_calibrated_on_fresh_photos(fresh_metrics, claimed):
+    assert fresh_metrics["ece"] <= claimed["ece"] + TOLERANCE / 2
