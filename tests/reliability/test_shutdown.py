@@ -7,6 +7,7 @@ exit with status 0 within 10 s, and log no error.
 
 from __future__ import annotations
 
+import http.client
 import io
 import signal
 import socket
@@ -105,10 +106,16 @@ def test_an_idle_keep_alive_connection_still_serves_the_next_request(server):
     """Clients that pause between requests (the load tests wait up to 5 s) reuse their
     connection; the server must not close it first (uvicorn's default closes after 5 s, and a
     request crossing that close fails with no response)."""
-    request = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
-        connection.sendall(request)
-        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        assert (first.status, first.read()) == (200, b'{"status":"ok"}')
+        socket_used = connection.sock
         time.sleep(6)  # longer than uvicorn's default keep-alive
-        connection.sendall(request)
-        assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        connection.request("GET", "/healthz")  # no reconnect: a closed socket fails here
+        second = connection.getresponse()
+        assert (second.status, second.read()) == (200, b'{"status":"ok"}')
+        assert connection.sock is socket_used
+    finally:
+        connection.close()
