@@ -13,18 +13,15 @@ them instead, and the run then ends with a loud banner saying the page was not t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from browser_helpers import DESKTOP, REPO_ROOT, SMALL_LIMIT
+from browser_helpers import DESKTOP, SMALL_LIMIT
+from service_process import free_port, start_service, wait_until_ready
 
 CHROMIUM = Path(os.environ.get("PENGUIN_CHROMIUM", "/usr/bin/chromium"))
 SKIP_ENV = "PENGUIN_SKIP_BROWSER"
@@ -75,12 +72,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 # ---- The servers --------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class ServerProcess:
     """`python -m service` on a free port, serving the tiny model."""
 
@@ -90,27 +81,10 @@ class ServerProcess:
             self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        environment = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1",
-                       "MODEL_PATH": str(model_path), "TORCH_THREADS": "1",
-                       "DECODE_WORKERS": "1", **env}
-        with log_path.open("w") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT,
-                                            env=environment, stdout=log,
-                                            stderr=subprocess.STDOUT)
+        self.process = start_service(model_path, self.port, log_path, DECODE_WORKERS="1", **env)
 
     def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited with {self.process.returncode}:\n"
-                            f"{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"server not ready after {STARTUP_TIMEOUT} s:\n{self.log_path.read_text()}")
+        wait_until_ready(self.url, self.process, self.log_path, timeout=STARTUP_TIMEOUT)
 
     def stop(self) -> None:
         if self.process.poll() is None:

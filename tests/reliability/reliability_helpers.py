@@ -15,7 +15,6 @@ import re
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -24,18 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from service_process import free_port, start_service, wait_until_ready
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 60
 MIB = 1024 * 1024
 # /healthz must stay this fast while abuse is processed (generous: CI shares 2 cores).
 HEALTH_MAX_SECONDS = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -130,19 +122,6 @@ class LiveServer:
             self.process.wait()
 
 
-def wait_until_ready(server: LiveServer, timeout: float = STARTUP_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited with {server.process.returncode}:\n"
-                                 f"{server.log_path.read_text()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"server not ready after {timeout} s:\n{server.log_path.read_text()}")
-
-
 @contextlib.contextmanager
 def live_server(model_path: Path, workdir: Path, **env: str) -> Iterator[LiveServer]:
     """`python -m service` on a free port serving `model_path`, ready; killed afterwards."""
@@ -150,16 +129,11 @@ def live_server(model_path: Path, workdir: Path, **env: str) -> Iterator[LiveSer
     tmpdir = workdir / "tmp"
     tmpdir.mkdir(exist_ok=True)
     port = free_port()
-    environment = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
-                   "MODEL_PATH": str(model_path), "TORCH_THREADS": "1", "DECODE_WORKERS": "2",
-                   "TMPDIR": str(tmpdir), **env}
     log_path = workdir / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT,
-                                   env=environment, stdout=log, stderr=subprocess.STDOUT)
+    process = start_service(model_path, port, log_path, TMPDIR=str(tmpdir), **env)
     server = LiveServer(process, port, log_path, tmpdir)
     try:
-        wait_until_ready(server)
+        wait_until_ready(server.base, process, log_path)
         yield server
     finally:
         server.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from reliability_helpers import REPO_ROOT
+from service_process import REPO_ROOT
 
 # Python packages that decode images or documents through external libraries or programs.
 EXTERNAL_DECODERS = {"pillow-heif", "pillow-avif-plugin", "wand", "pyvips", "cairosvg",

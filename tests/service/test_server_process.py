@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from service_process import free_port, start_service, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path, tiny_model_path):
     """A real server process on a free port, ready; yields (base URL, process, log path)."""
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
-           "MODEL_PATH": str(tiny_model_path), "TORCH_THREADS": "1", "DECODE_WORKERS": "1"}
     log_path = tmp_path / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+    process = start_service(tiny_model_path, port, log_path, DECODE_WORKERS="1")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(base, process, log_path)
@@ -43,20 +31,6 @@ def server(tmp_path, tiny_model_path):
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def wait_until_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not ready after {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
 
 
 def upload_like_curl(base: str, photo_path: Path) -> dict:
