@@ -113,17 +113,15 @@ class InferenceRunner:
 
 
 def model_input(pixels: list[torch.Tensor], classifier: Classifier) -> torch.Tensor:
-    """uint8 CHW photos to one normalised NCHW float batch, channels-last when that is faster.
+    """uint8 CHW photos to one normalised NCHW float batch, channels-last when that is faster."""
+    stacked = stack_channels_last(pixels) if CHANNELS_LAST else torch.stack(pixels)
+    return normalize(stacked, classifier.metadata.preprocessing)
 
-    The photos are stacked as NHWC (their bytes' own order, so no transposing copy) and viewed
-    as NCHW: normalising that view yields a channels-last batch directly.
-    """
-    spec = classifier.metadata.preprocessing
-    if CHANNELS_LAST:
-        stacked = torch.stack([p.permute(1, 2, 0) for p in pixels]).permute(0, 3, 1, 2)
-    else:
-        stacked = torch.stack(pixels)
-    return normalize(stacked, spec)
+
+def stack_channels_last(pixels: list[torch.Tensor]) -> torch.Tensor:
+    """uint8 CHW photos (views of HWC bytes, as decoded) stacked as NHWC memory, their bytes'
+    own order, so no transposing copy, and viewed as NCHW: a channels-last batch."""
+    return torch.stack([p.permute(1, 2, 0) for p in pixels]).permute(0, 3, 1, 2)
 
 
 def overloaded_error(retry_after: int) -> ApiError:

@@ -8,6 +8,7 @@ before any other Pillow plugin (or Ghostscript) could touch it.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -152,10 +153,39 @@ def to_uint8_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def normalize(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
-    """uint8 CHW (or NCHW) pixels to the float input the network was trained on."""
-    mean = torch.tensor(spec.mean).view(-1, 1, 1) * 255.0
-    std = torch.tensor(spec.std).view(-1, 1, 1) * 255.0
-    return (pixels.float() - mean) / std
+    """uint8 CHW (or NCHW) pixels to the float input the network was trained on, in the same
+    memory layout (a channels-last batch stays channels-last).
+
+    `(x / 255 - mean) / std` is computed as one multiply-add, `x * scale + offset`, with scale
+    and offset laid out like the pixels' own memory: torch broadcasts a 3-vector over the
+    innermost dimension of a channels-last batch about ten times slower than it runs two
+    contiguous rows, and at batch 32 that made normalising cost more than the forward pass.
+    """
+    if pixels.dim() == 4 and _is_channels_last(pixels):
+        nhwc = pixels.permute(0, 2, 3, 1)  # a contiguous view of the same memory
+        scale, offset = _affine_rows(spec.mean, spec.std, nhwc[0].numel())
+        flat = torch.addcmul(offset, nhwc.reshape(len(nhwc), -1).float(), scale)
+        return flat.view(nhwc.shape).permute(0, 3, 1, 2)
+    scale, offset = _affine_rows(spec.mean, spec.std, 1)
+    shape = (-1, 1, 1)  # one value per channel, broadcast over contiguous rows of pixels
+    return torch.addcmul(offset.view(shape), pixels.float(), scale.view(shape))
+
+
+def _is_channels_last(pixels: torch.Tensor) -> bool:
+    return (pixels.is_contiguous(memory_format=torch.channels_last)
+            and not pixels.is_contiguous() and pixels.shape[1] == 3)
+
+
+@functools.lru_cache(maxsize=8)
+def _affine_rows(mean: tuple[float, ...], std: tuple[float, ...], length: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-element scale and offset for `length` values of interleaved channels (1: one per
+    channel). Cached: the same few input sizes are normalised over and over."""
+    scale = 1.0 / (torch.tensor(std, dtype=torch.float64) * 255.0)
+    offset = -torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)
+    if length > 1:
+        scale, offset = scale.repeat(length // len(std)), offset.repeat(length // len(std))
+    return scale.float(), offset.float()
 
 
 def image_to_input(image: Image.Image, spec: Preprocessing) -> torch.Tensor:

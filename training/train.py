@@ -59,7 +59,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="'none' (random init, offline), 'imagenet' (download), or a local state-dict file",
     )
     parser.add_argument(
-        "--input-size", type=int, default=160, help="side of the square model input in pixels"
+        "--input-size", type=int, default=224,
+        help="side of the square model input in pixels (224: at 160, penguins in groups and far "
+             "away lose their field marks; see weights/MODEL_CARD.md)"
     )
     parser.add_argument("--epochs", type=int, default=30, help="passes over the training split")
     parser.add_argument("--batch-size", type=int, default=64, help="images per optimisation step")

@@ -27,6 +27,7 @@ from service.model_format import load_model
 from service.preprocessing import decode_image, normalize, resize_square, to_uint8_tensor
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
+NORMALISE_BATCHES = (1, 8, 32)
 
 
 def timed_rate(call: Callable[[], object], images: int, *, budget: float, rounds: int = 3
@@ -110,6 +111,21 @@ def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
     return {"images_per_second": table, "batch1_ms": batch1_ms}
 
 
+def normalise_costs(input_size: int, mean: list[float], std: list[float]) -> dict[int, float]:
+    """Median ms to stack and normalise a batch of decoded uint8 photos channels-last, as the
+    inference runner does before every pass (service/inference.py), by batch size."""
+    from service.inference import stack_channels_last
+    from service.metadata import Preprocessing
+
+    spec = Preprocessing(input_size=input_size, resize="squash", interpolation="bilinear",
+                         mean=tuple(mean), std=tuple(std))
+    # CHW views of HWC bytes, as `to_uint8_tensor` returns them
+    photos = [torch.randint(0, 256, (input_size, input_size, 3), dtype=torch.uint8).permute(2, 0, 1)
+              for _ in range(max(NORMALISE_BATCHES))]
+    return {size: round(median_ms(lambda size=size: normalize(
+        stack_channels_last(photos[:size]), spec), 30), 2) for size in NORMALISE_BATCHES}
+
+
 def decode_costs(photo_dir: Path, input_size: int, mean: list[float], std: list[float]) -> dict:
     from PIL import Image
     from torchvision import transforms  # the naive path only; the service never imports it
@@ -147,6 +163,7 @@ def main() -> None:
     spec = metadata["preprocessing"]
     result = {"threads": args.threads,
               **ceiling(args.model, args.threads, args.budget, spec["input_size"], args.onnx)}
+    result["normalise_ms"] = normalise_costs(spec["input_size"], spec["mean"], spec["std"])
     if args.photos:
         result.update(decode_costs(args.photos, spec["input_size"], spec["mean"], spec["std"]))
     args.out.write_text(json.dumps(result, indent=1))

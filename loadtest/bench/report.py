@@ -206,6 +206,11 @@ def markdown(result: dict[str, Any]) -> str:
                               numbers["first_run_s"], numbers["second_run_ms"],
                               numbers["peak_mb"]))
     part = result["parts"][0]
+    if "normalise_ms" in part:
+        costs = ", ".join(f"batch {size}: {min(r['normalise_ms'][size] for r in result['parts'])}"
+                          f" ms" for size in part["normalise_ms"])
+        lines += ["", "Stacking and normalising decoded photos into a channels-last batch before "
+                  f"each pass (median, `service.preprocessing.normalize`): {costs}."]
     lines += ["", f"Decoding one upload (median over the photos): the service's path "
               f"{min(r['decode_ms_median'] for r in result['parts'])} ms (draft-mode JPEG, one "
               f"resize, uint8 tensor); the naive path {part['naive_decode_ms_median']} ms "

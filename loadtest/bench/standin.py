@@ -1,6 +1,6 @@
 """A stand-in for the shipped model while weights/ has none: the same network and input size.
 
-An untrained MobileNetV3-small with 4 outputs at 160 px costs exactly what the trained one does
+An untrained MobileNetV3-small with 4 outputs at 224 px costs exactly what the trained one does
 per image, which is all a speed benchmark needs. Exported by training's own exporter.
 
     python -m loadtest.bench.standin OUT.pt
@@ -19,7 +19,7 @@ from training.export import export_classifier
 from training.presets import preprocessing_spec
 
 LABELS = ["Adelie", "Chinstrap", "Gentoo", "no_penguin"]
-INPUT_SIZE = 160
+INPUT_SIZE = 224
 
 
 def export_standin(path: Path) -> Path:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from service.preprocessing import ImageRejected, bytes_to_input, decode_image
+from service.preprocessing import ImageRejected, bytes_to_input, decode_image, normalize
 
 RED = (230, 20, 20)
 
@@ -69,6 +69,26 @@ def test_input_tensor_is_normalised_with_the_metadata_statistics(encode, tiny_me
     spec = tiny_metadata.preprocessing
     tensor = bytes_to_input(encode(Image.new("RGB", (4, 4), (255, 0, 0)), "PNG"), spec)
     assert tensor[0].mean().item() == pytest.approx((1.0 - spec.mean[0]) / spec.std[0], abs=1e-4)
+
+
+
+def test_batch_normalisation_matches_the_formula_and_keeps_the_channels_last_layout(tiny_metadata):
+    """The runner stacks photos channels-last; normalising must give (x/255 - mean)/std per
+    channel in that layout, as it does for a plain NCHW batch."""
+    spec = tiny_metadata.preprocessing
+    generator = torch.Generator().manual_seed(0)
+    nhwc = torch.randint(0, 256, (3, 17, 23, 3), dtype=torch.uint8, generator=generator)
+    channels_last = nhwc.permute(0, 3, 1, 2)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    expected = (channels_last.double() / 255 - mean.double()) / std.double()
+
+    normalised = normalize(channels_last, spec)
+    assert normalised.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(normalised.double(), expected, rtol=0, atol=1e-5)
+    plain = normalize(channels_last.contiguous(), spec)
+    assert plain.is_contiguous()
+    torch.testing.assert_close(plain, normalised, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(("width", "height"), [(10_000, 5_000), (60_000, 60_000)])

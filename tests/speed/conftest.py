@@ -1,27 +1,11 @@
-"""Fixtures of the speed suite: the service tests' photo and app fixtures, and a real MobileNet.
-
-The service tests' fixtures are loaded under a private name rather than copied, so both suites
-build photos and apps the same way.
-"""
+"""Fixtures of the speed suite: a real MobileNet (photos and apps come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
-
-_SPEC = importlib.util.spec_from_file_location(
-    "_speed_service_fixtures", Path(__file__).resolve().parents[1] / "service" / "conftest.py")
-assert _SPEC is not None and _SPEC.loader is not None
-service_fixtures = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(service_fixtures)
-
-photo = service_fixtures.photo
-settings_for = service_fixtures.settings_for
-serve = service_fixtures.serve
-tiny_metadata = service_fixtures.tiny_metadata
 
 MOBILENET_INPUT_SIZE = 64
 

@@ -17,7 +17,10 @@ from training.render.dataset import main as render_main
 
 SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "penguin_classifier.pt"
 UNSEEN_SEED = 31337  # never used to render training data
-TOLERANCE = 0.15  # sampling noise of 180 penguin / 60 no-penguin photos, with room to spare
+# Sampling noise, about three standard errors: of 180 penguin photos near 97% right, and of 60
+# no-penguin photos near 95% rejected.
+SPECIES_TOLERANCE = 0.04
+REJECTION_TOLERANCE = 0.09
 CHANCE = 1 / 3  # three species
 
 
@@ -47,16 +50,15 @@ def fresh_metrics(tmp_path_factory) -> dict:
 def test_shipped_model_names_the_species_of_fresh_rendered_penguins(fresh_metrics, claimed):
     assert fresh_metrics["images"] == 240
     assert fresh_metrics["species_accuracy"] > CHANCE
-    assert fresh_metrics["species_accuracy"] >= claimed["species_accuracy"] - TOLERANCE
+    assert fresh_metrics["species_accuracy"] >= claimed["species_accuracy"] - SPECIES_TOLERANCE
 
 
 def test_shipped_model_rejects_fresh_photos_without_penguins(fresh_metrics, claimed):
-    assert fresh_metrics["no_penguin_rejected"] >= claimed["no_penguin_rejected"] - TOLERANCE
-    assert (
-        fresh_metrics["penguin_wrongly_rejected"]
-        <= claimed["penguin_wrongly_rejected"] + TOLERANCE
-    )
+    assert (fresh_metrics["no_penguin_rejected"]
+            >= claimed["no_penguin_rejected"] - REJECTION_TOLERANCE)
+    assert (fresh_metrics["penguin_wrongly_rejected"]
+            <= claimed["penguin_wrongly_rejected"] + SPECIES_TOLERANCE)
 
 
 def test_shipped_model_is_calibrated_on_fresh_photos(fresh_metrics, claimed):
-    assert fresh_metrics["ece"] <= claimed["ece"] + TOLERANCE / 2
+    assert fresh_metrics["ece"] <= claimed["ece"] + SPECIES_TOLERANCE
