@@ -163,10 +163,10 @@ def normalize(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
     """
     if pixels.dim() == 4 and _is_channels_last(pixels):
         nhwc = pixels.permute(0, 2, 3, 1)  # a contiguous view of the same memory
-        scale, offset = _affine_rows(spec.mean, spec.std, nhwc[0].numel())
+        scale, offset = _affine_rows(spec.mean, spec.std, pixels=nhwc.shape[1] * nhwc.shape[2])
         flat = torch.addcmul(offset, nhwc.reshape(len(nhwc), -1).float(), scale)
         return flat.view(nhwc.shape).permute(0, 3, 1, 2)
-    scale, offset = _affine_rows(spec.mean, spec.std, 1)
+    scale, offset = _affine_rows(spec.mean, spec.std, pixels=1)
     shape = (-1, 1, 1)  # one value per channel, broadcast over contiguous rows of pixels
     return torch.addcmul(offset.view(shape), pixels.float(), scale.view(shape))
 
@@ -177,15 +177,13 @@ def _is_channels_last(pixels: torch.Tensor) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _affine_rows(mean: tuple[float, ...], std: tuple[float, ...], length: int
+def _affine_rows(mean: tuple[float, ...], std: tuple[float, ...], *, pixels: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-element scale and offset for `length` values of interleaved channels (1: one per
-    channel). Cached: the same few input sizes are normalised over and over."""
+    """Scale and offset for `pixels` pixels of interleaved channels (HWC order). Cached: the
+    same few input sizes are normalised over and over."""
     scale = 1.0 / (torch.tensor(std, dtype=torch.float64) * 255.0)
     offset = -torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)
-    if length > 1:
-        scale, offset = scale.repeat(length // len(std)), offset.repeat(length // len(std))
-    return scale.float(), offset.float()
+    return scale.repeat(pixels).float(), offset.repeat(pixels).float()
 
 
 def image_to_input(image: Image.Image, spec: Preprocessing) -> torch.Tensor:

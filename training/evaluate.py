@@ -178,10 +178,15 @@ def format_report(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def folder_to_evaluate(data: Path, split: str = "test") -> Path:
+    """`data/split` when that exists (a rendered or split dataset), else `data` itself (any
+    folder of labelled photos, one folder per class)."""
+    return data / split if (data / split).is_dir() else data
+
+
 def files_to_evaluate(data: Path, split: str = "test") -> LabelledFiles:
-    """The photos of `data/split` when that exists (a rendered or split dataset), else of
-    `data` itself, one folder per class (any folder of labelled photos)."""
-    folder = data / split if (data / split).is_dir() else data
+    """The photos of `folder_to_evaluate(data, split)`, labelled by their class folder."""
+    folder = folder_to_evaluate(data, split)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
     if not classes:
         raise ValueError(f"{folder} has no class folders to evaluate")
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         files = files_to_evaluate(args.data, args.split)
     except ValueError as error:
         sys.exit(f"error: {error}")
-    folder = args.data / args.split if (args.data / args.split).is_dir() else args.data
+    folder = folder_to_evaluate(args.data, args.split)
     classifier = load_classifier(args.model)
     metrics, _ = evaluate_folder(classifier, files, args.workers, dataset_root=args.data)
     print(format_report(metrics))

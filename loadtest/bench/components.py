@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from service.metadata import Preprocessing, read_metadata
 from service.model_format import load_model
 from service.preprocessing import decode_image, normalize, resize_square, to_uint8_tensor
 
@@ -111,31 +112,27 @@ def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
     return {"images_per_second": table, "batch1_ms": batch1_ms}
 
 
-def normalise_costs(input_size: int, mean: list[float], std: list[float]) -> dict[int, float]:
+def normalise_costs(spec: Preprocessing) -> dict[int, float]:
     """Median ms to stack and normalise a batch of decoded uint8 photos channels-last, as the
     inference runner does before every pass (service/inference.py), by batch size."""
     from service.inference import stack_channels_last
-    from service.metadata import Preprocessing
 
-    spec = Preprocessing(input_size=input_size, resize="squash", interpolation="bilinear",
-                         mean=tuple(mean), std=tuple(std))
+    side = spec.input_size
     # CHW views of HWC bytes, as `to_uint8_tensor` returns them
-    photos = [torch.randint(0, 256, (input_size, input_size, 3), dtype=torch.uint8).permute(2, 0, 1)
+    photos = [torch.randint(0, 256, (side, side, 3), dtype=torch.uint8).permute(2, 0, 1)
               for _ in range(max(NORMALISE_BATCHES))]
     return {size: round(median_ms(lambda size=size: normalize(
         stack_channels_last(photos[:size]), spec), 30), 2) for size in NORMALISE_BATCHES}
 
 
-def decode_costs(photo_dir: Path, input_size: int, mean: list[float], std: list[float]) -> dict:
+def decode_costs(photo_dir: Path, spec: Preprocessing) -> dict:
     from PIL import Image
     from torchvision import transforms  # the naive path only; the service never imports it
 
-    from service.metadata import Preprocessing
-
-    spec = Preprocessing(input_size=input_size, resize="squash", interpolation="bilinear",
-                         mean=tuple(mean), std=tuple(std))
+    input_size = spec.input_size
     naive = transforms.Compose([transforms.Resize((input_size, input_size)),
-                                transforms.ToTensor(), transforms.Normalize(mean, std)])
+                                transforms.ToTensor(),
+                                transforms.Normalize(list(spec.mean), list(spec.std))])
     served, tutorial = [], []
     for path in sorted(photo_dir.glob("*.jpg")):
         data = path.read_bytes()
@@ -159,13 +156,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    metadata = json.loads(args.model.with_suffix(".json").read_text())
-    spec = metadata["preprocessing"]
+    spec = read_metadata(args.model).preprocessing
     result = {"threads": args.threads,
-              **ceiling(args.model, args.threads, args.budget, spec["input_size"], args.onnx)}
-    result["normalise_ms"] = normalise_costs(spec["input_size"], spec["mean"], spec["std"])
+              **ceiling(args.model, args.threads, args.budget, spec.input_size, args.onnx)}
+    result["normalise_ms"] = normalise_costs(spec)
     if args.photos:
-        result.update(decode_costs(args.photos, spec["input_size"], spec["mean"], spec["std"]))
+        result.update(decode_costs(args.photos, spec))
     args.out.write_text(json.dumps(result, indent=1))
 
 

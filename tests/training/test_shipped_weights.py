@@ -21,6 +21,7 @@ UNSEEN_SEED = 31337  # never used to render training data
 # no-penguin photos near 95% rejected.
 SPECIES_TOLERANCE = 0.04
 REJECTION_TOLERANCE = 0.09
+ECE_TOLERANCE = 0.04  # the bound is 0.05; the claim on the test split is about 0.01
 CHANCE = 1 / 3  # three species
 
 
@@ -61,4 +62,4 @@ def test_shipped_model_rejects_fresh_photos_without_penguins(fresh_metrics, clai
 
 
 def test_shipped_model_is_calibrated_on_fresh_photos(fresh_metrics, claimed):
-    assert fresh_metrics["ece"] <= claimed["ece"] + SPECIES_TOLERANCE
+    assert fresh_metrics["ece"] <= claimed["ece"] + ECE_TOLERANCE
