@@ -35,6 +35,7 @@ from training.model import (
     freeze_features_before,
     input_normalisation,
     keep_batch_norm_statistics,
+    parameter_groups,
     weights_provenance,
 )
 
@@ -72,6 +73,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--train-from", type=int, default=0,
         help="train only model.features[N:] and the head (pretrained weights: earlier blocks "
              "keep their generic filters)",
+    )
+    parser.add_argument(
+        "--backbone-lr-scale", type=float, default=1.0,
+        help="the backbone's peak learning rate as a fraction of --lr (the head's); pretrained "
+             "blocks with frozen batch-norm statistics need about 0.1",
     )
     parser.add_argument(
         "--batch-norm-stats", choices=("update", "keep"), default=None,
@@ -220,13 +226,16 @@ def fit(
     model: nn.Module, train_images: CachedImages, val_images: CachedImages, spec, args
 ) -> float:
     """Train for `args.epochs`, leaving the best validation checkpoint in `model`."""
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=args.weight_decay)
+    groups = parameter_groups(model, lr=args.lr, backbone_lr_scale=args.backbone_lr_scale)
+    optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
     steps_per_epoch = -(-len(train_images.targets) // args.batch_size)
     if args.limit_train_batches is not None:
         steps_per_epoch = min(steps_per_epoch, args.limit_train_batches)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=max(1, args.epochs * steps_per_epoch), pct_start=0.15
+        optimizer,
+        max_lr=[group["lr"] for group in groups],
+        total_steps=max(1, args.epochs * steps_per_epoch),
+        pct_start=0.15,
     )
     loader = training_loader(train_images, args)
     best_accuracy, best_state, epoch_times = -1.0, None, []
@@ -337,6 +346,7 @@ def _training_summary(args, argv: list[str], splits, started: float, best_accura
         "input_size": args.input_size,
         "label_smoothing": args.label_smoothing,
         "lr": args.lr,
+        "backbone_lr_scale": args.backbone_lr_scale,
         "epochs": args.epochs,
         "seed": args.seed,
         "best_val_accuracy": round(best_accuracy, 4),
