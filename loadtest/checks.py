@@ -15,7 +15,7 @@ from typing import Any
 DEFAULT_LABELS = ("Adelie", "Chinstrap", "Gentoo", "no_penguin")
 REJECT_LABEL = "no_penguin"
 
-# The result page's headline and confidence slots (service/templates/result.html).
+# The result page's headline and confidence slots (service/http/templates/result.html).
 _HEADLINE = re.compile(r'data-slot="headline"[^>]*>([^<]*)<')
 _CONFIDENCE = re.compile(r'data-slot="confidence"[^>]*>\s*Confidence:\s*(\d+)%')
 _NO_PENGUIN_HEADLINE = "No penguin recognised"

@@ -20,8 +20,8 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
-from service.app import create_app
-from service.logging_setup import configure_logging
+from service.http.app import create_app
+from service.http.logging_setup import configure_logging
 from service.settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 8

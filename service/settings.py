@@ -13,11 +13,18 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cpus import usable_cpu_count
-from service.preprocessing import DEFAULT_MAX_PIXELS
+from service.model.preprocessing import DEFAULT_MAX_PIXELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "weights" / "penguin_classifier.pt"
 MIB = 1024 * 1024
+
+
+def describe_limit(limit: int) -> str:
+    """10485760 -> '10 MiB': a byte limit as the messages people read name it."""
+    if limit >= MIB and limit % MIB == 0:
+        return f"{limit // MIB} MiB"
+    return f"{limit:,} bytes"
 
 
 def default_torch_threads(cpus: int) -> int:
@@ -63,8 +70,8 @@ class Settings(BaseSettings):
         default_factory=usable_cpu_count, gt=0, description="Threads decoding uploaded images."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    # Dynamic micro-batching and overload protection (service/inference.py, service/batching.py).
-    # Defaults chosen with `make bench` (loadtest/BENCHMARK.md).
+    # Dynamic micro-batching and overload protection (service/engine/inference.py and
+    # batching.py). Defaults chosen with `make bench` (loadtest/BENCHMARK.md).
     max_batch_size: int = Field(
         32, gt=0, description="Most photos gathered into one forward pass."
     )

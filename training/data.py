@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from service.preprocessing import ImageRejected, decode_image, resize_square
+from service.model.errors import ApiError
+from service.model.preprocessing import IMAGE_SUFFIXES, bytes_to_pixels
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 SPLITS = ("train", "val", "test")
 
 
@@ -97,10 +97,10 @@ def _stratified_split(
 def _decode_square(path: Path, size: int) -> bytes | None:
     """Raw RGB bytes (cheap to send between processes) of one photo squashed to `size`."""
     try:
-        image = decode_image(path.read_bytes(), draft_size=size)
-    except (ImageRejected, OSError):
+        pixels = bytes_to_pixels(path.read_bytes(), size=size)
+    except (ApiError, OSError):
         return None
-    return resize_square(image, size).tobytes()
+    return pixels.permute(1, 2, 0).numpy().tobytes()  # HWC, the order they were decoded in
 
 
 def cache_images(files: LabelledFiles, *, size: int, workers: int) -> CachedImages:

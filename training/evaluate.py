@@ -16,9 +16,14 @@ from pathlib import Path
 
 import torch
 
-from service.classifier import Classifier, calibrated_probabilities, interpret, load_classifier
-from service.metadata import ModelMetadata, Preprocessing
-from service.preprocessing import normalize
+from service.model.classifier import (
+    Classifier,
+    calibrated_probabilities,
+    interpret,
+    load_classifier,
+)
+from service.model.metadata import ModelMetadata, Preprocessing
+from service.model.preprocessing import normalize
 from training.calibration import expected_calibration_error
 from training.conditions import accuracy_by_condition, read_manifest
 from training.data import CachedImages, LabelledFiles, cache_images, list_images

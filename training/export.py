@@ -7,14 +7,14 @@ from pathlib import Path
 
 import torch
 
-from service.metadata import (
+from service.model.formats import FORMAT_NAME, export_model, load_model
+from service.model.metadata import (
     ModelMetadata,
     Preprocessing,
     Rejection,
     sha256_of,
     write_metadata,
 )
-from service.model_format import FORMAT_NAME, export_model, load_model
 
 PARITY_TOLERANCE = 1e-4
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from service.metadata import read_metadata, sha256_of, write_metadata
-from service.model_format import load_model
+from service.model.formats import load_model
+from service.model.metadata import read_metadata, sha256_of, write_metadata
 from training.export import PARITY_TOLERANCE
 
 OPSET = 17

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from service.metadata import ModelMetadata, read_metadata
+from service.model.metadata import ModelMetadata, read_metadata
 
 
 def _percent(value: float | None) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 
-from service.metadata import Preprocessing
-from service.preprocessing import normalize
+from service.model.metadata import Preprocessing
+from service.model.preprocessing import normalize
 
 # torchvision's ImageNet statistics, so that `--pretrained imagenet` weights see what they expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

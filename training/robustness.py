@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance, ImageStat
 
-from service.classifier import load_classifier
+from service.model.classifier import load_classifier
 from training.data import LabelledFiles
 from training.evaluate import evaluate_folder, files_to_evaluate
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from service.classifier import load_classifier
-from service.metadata import REJECT_LABEL, Rejection, write_metadata
+from service.model.classifier import load_classifier
+from service.model.metadata import REJECT_LABEL, Rejection, write_metadata
 from training import presets
 from training.calibration import choose_species_threshold, fit_temperature
 from training.data import CachedImages, LabelledFiles, cache_images, find_splits

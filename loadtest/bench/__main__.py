@@ -176,7 +176,7 @@ def footprints(model: Path, onnx: Path, input_size: int, runs: int) -> dict[str,
 
 
 def import_seconds(runs: int) -> list[float]:
-    code = ("import time; t = time.perf_counter(); import service.app; "
+    code = ("import time; t = time.perf_counter(); import service.http.app; "
             "print(time.perf_counter() - t)")
     return [round(float(subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT,
                                        capture_output=True, text=True).stdout), 2)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
-from service.metadata import Preprocessing, read_metadata
-from service.model_format import load_model
-from service.preprocessing import decode_image, normalize, resize_square, to_uint8_tensor
+from service.model.formats import load_model
+from service.model.metadata import Preprocessing, read_metadata
+from service.model.preprocessing import bytes_to_pixels, normalize
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 NORMALISE_BATCHES = (1, 8, 32)
@@ -114,11 +114,11 @@ def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
 
 def normalise_costs(spec: Preprocessing) -> dict[int, float]:
     """Median ms to stack and normalise a batch of decoded uint8 photos channels-last, as the
-    inference runner does before every pass (service/inference.py), by batch size."""
-    from service.inference import stack_channels_last
+    inference runner does before every pass (service/engine/inference.py), by batch size."""
+    from service.engine.inference import stack_channels_last
 
     side = spec.input_size
-    # CHW views of HWC bytes, as `to_uint8_tensor` returns them
+    # CHW views of HWC bytes, as `bytes_to_pixels` returns them
     photos = [torch.randint(0, 256, (side, side, 3), dtype=torch.uint8).permute(2, 0, 1)
               for _ in range(max(NORMALISE_BATCHES))]
     return {size: round(median_ms(lambda size=size: normalize(
@@ -136,8 +136,8 @@ def decode_costs(photo_dir: Path, spec: Preprocessing) -> dict:
     served, tutorial = [], []
     for path in sorted(photo_dir.glob("*.jpg")):
         data = path.read_bytes()
-        served.append(median_ms(lambda data=data: normalize(to_uint8_tensor(resize_square(
-            decode_image(data, draft_size=input_size), input_size)), spec), 5))
+        served.append(median_ms(lambda data=data: normalize(
+            bytes_to_pixels(data, size=input_size), spec), 5))
         tutorial.append(median_ms(lambda data=data: naive(
             Image.open(io.BytesIO(data)).convert("RGB")), 3))
     return {"decode_ms_median": round(statistics.median(served), 2),

@@ -28,7 +28,7 @@ def main() -> None:
     if runtime == "torchscript":
         import torch
 
-        from service.model_format import load_model
+        from service.model.formats import load_model
 
         torch.set_num_threads(1)
         imported = time.perf_counter()

@@ -147,7 +147,7 @@ def markdown(result: dict[str, Any]) -> str:
                    ", ".join(map(str, cold["ready_s"]))),
               _row("process start to first prediction, s", cold["first_prediction_s_median"],
                    ", ".join(map(str, cold["first_prediction_s"]))),
-              _row("`import service.app` in a fresh interpreter, s", cold["import_s_median"],
+              _row("`import service.http.app` in a fresh interpreter, s", cold["import_s_median"],
                    ", ".join(map(str, cold["import_s"]))),
               _row("model load + verify, s (from the service's log)",
                    cold.get("load_s_median"), ", ".join(map(str, cold.get("load_s", [])))),
@@ -210,7 +210,7 @@ def markdown(result: dict[str, Any]) -> str:
         costs = ", ".join(f"batch {size}: {min(r['normalise_ms'][size] for r in result['parts'])}"
                           f" ms" for size in part["normalise_ms"])
         lines += ["", "Stacking and normalising decoded photos into a channels-last batch before "
-                  f"each pass (median, `service.preprocessing.normalize`): {costs}."]
+                  f"each pass (median, `service.model.preprocessing.normalize`): {costs}."]
     lines += ["", f"Decoding one upload (median over the photos): the service's path "
               f"{min(r['decode_ms_median'] for r in result['parts'])} ms (draft-mode JPEG, one "
               f"resize, uint8 tensor); the naive path {part['naive_decode_ms_median']} ms "

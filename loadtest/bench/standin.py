@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from service.metadata import Rejection
+from service.model.metadata import Rejection
 from training.export import export_classifier
 from training.presets import preprocessing_spec
 

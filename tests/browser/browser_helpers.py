@@ -24,7 +24,7 @@ SAMPLES = REPO_ROOT / "data" / "samples"
 
 # The server behind the oversize tests: small enough that a ~300 kB file is too large.
 SMALL_LIMIT = 100_000
-SMALL_LIMIT_TEXT = "100,000 bytes"  # how the page words it (service.limits.describe_limit)
+SMALL_LIMIT_TEXT = "100,000 bytes"  # how the page words it (service.http.limits.describe_limit)
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -35,7 +35,7 @@ COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
 SPECIES_OF = {"red": "Adelie", "green": "Chinstrap", "blue": "Gentoo"}
 LABELS = ["Adelie", "Chinstrap", "Gentoo", "No penguin"]
 
-# Every heading the page may show for a failed upload (service/web_render.py, static/app.js).
+# Every heading the page may show for a failed upload (service/http/web_render.py, static/app.js).
 ERROR_HEADINGS = {
     "That file could not be read", "That file is too large", "That file type is not supported",
     "No photo was received", "No photo was chosen", "That did not work",

@@ -85,7 +85,7 @@ def export_tiny_model(folder: Path) -> Path:
     """A few-parameter stand-in with the real metadata format, for before weights/ ships."""
     import torch
 
-    from service.metadata import Preprocessing, Rejection
+    from service.model.metadata import Preprocessing, Rejection
     from training.export import export_classifier
 
     class Tiny(torch.nn.Module):

@@ -9,7 +9,7 @@ import tempfile
 from PIL import Image
 
 from loadtest.bench.memory import largest_png, temporary_bytes
-from service.preprocessing import decode_image
+from service.model.preprocessing import decode_image
 
 
 def test_largest_png_is_just_under_both_limits_and_decodes():

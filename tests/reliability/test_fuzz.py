@@ -1,6 +1,6 @@
-"""Fuzzing the bytes-to-tensor path: whatever the bytes, only ImageRejected may escape.
+"""Fuzzing the bytes-to-tensor path: whatever the bytes, only ApiError may escape.
 
-`service.preprocessing.bytes_to_input` is everything an upload goes through before the model;
+`service.model.preprocessing.bytes_to_input` is everything an upload goes through before the model;
 any other exception there would be a 500. Hypothesis mutates valid images of every accepted
 format and mode (bit flips, overwritten bytes, truncation, insertions, deletions, spliced
 headers) and also feeds raw bytes behind each format's magic number.
@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service.preprocessing import ImageRejected, bytes_to_input
+from service.model.errors import ApiError
+from service.model.preprocessing import bytes_to_input
 
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "12"))
 MAX_PIXELS = 1_000_000  # small, so that each example decodes in milliseconds
@@ -105,7 +106,7 @@ fuzz_input = st.one_of(
 def check_one(data: bytes, spec, outcomes: Counter) -> None:
     try:
         tensor = bytes_to_input(data, spec, max_pixels=MAX_PIXELS)
-    except ImageRejected as rejected:
+    except ApiError as rejected:
         assert 400 <= rejected.status < 500 and rejected.code and rejected.message
         outcomes[rejected.code] += 1
         return

@@ -21,7 +21,8 @@ import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 from reliability_helpers import LiveServer, assert_error_shape
 
-from service.preprocessing import ALLOWED_FORMATS, ImageRejected, decode_image
+from service.model.errors import ApiError
+from service.model.preprocessing import ALLOWED_FORMATS, decode_image
 
 RED, ORANGE, BLUE, BLACK = (230, 20, 20), (230, 120, 20), (20, 20, 230), (0, 0, 0)
 FAST_SECONDS = 2.0
@@ -427,10 +428,10 @@ def test_an_animation_with_thousands_of_frames_uses_the_first_frame_fast(server,
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
 def test_only_image_rejected_escapes_decoding_of_everything_above():
-    """Every payload of this module, straight through decode_image: nothing but ImageRejected."""
+    """Every payload of this module, straight through decode_image: nothing but ApiError."""
     payloads = [*(data for data, _ in BOMBS.values()), *(d for d, _, _ in BROKEN.values()),
                 *NAMED_FORMATS.values(), *OTHER_FORMATS.values(), *MALFORMED_EXIF.values(),
                 *(data for data, _ in ODD_BUT_FINE.values())]
     for data in payloads:
-        with contextlib.suppress(ImageRejected):
+        with contextlib.suppress(ApiError):
             decode_image(data, draft_size=32)

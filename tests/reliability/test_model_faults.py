@@ -1,9 +1,9 @@
 """A broken or wrong model is never served: the service stays up, unready, and says why.
 
-Extends tests/service/test_model_state.py (bit flip, missing model, missing or garbled metadata)
-with the other ways a model file goes wrong: truncated, emptied, replaced by another model, a
-checksum that matches a file that is not a model (or is a pickle that would run code), labels
-that do not match the outputs, a wrong input size. For each: /readyz and /predict answer 503
+Extends tests/service/engine/test_lifecycle.py (bit flip, missing model, missing or garbled
+metadata) with the other ways a model file goes wrong: truncated, emptied, replaced by another
+model, a checksum that matches a file that is not a model (or is a pickle that would run code),
+labels that do not match the outputs, a wrong input size. For each: /readyz and /predict answer 503
 `model_unavailable` with the reason, /healthz answers 200, exactly one ERROR line carries the
 reason, and the metrics say the model is not ready.
 """
@@ -20,8 +20,8 @@ import pytest
 import torch
 from torch import nn
 
-from service.metadata import read_metadata, sha256_of, write_metadata
-from service.model_format import export_model
+from service.model.formats import export_model
+from service.model.metadata import read_metadata, sha256_of, write_metadata
 
 Damage = Callable[[Path], None]
 

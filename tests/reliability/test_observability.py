@@ -9,8 +9,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import create_app
-from service.metrics import NO_OBSERVER, InferenceObserver, ServiceMetrics
+from service.engine.inference import InferenceObserver
+from service.http.app import create_app
+from service.http.metrics import ServiceMetrics
 
 REQUIRED_FAMILIES = {
     "penguin_http_requests": "counter",
@@ -116,11 +117,11 @@ def test_a_crash_is_counted_as_a_500_internal_error(serve, settings_for, photo):
 def test_while_loading_the_model_is_not_ready_and_has_no_info(start, settings_for, monkeypatch):
     import threading
 
-    import service.model_state
+    import service.engine.lifecycle
 
     release = threading.Event()
-    real = service.model_state.load_classifier
-    monkeypatch.setattr(service.model_state, "load_classifier",
+    real = service.engine.lifecycle.load_classifier
+    monkeypatch.setattr(service.engine.lifecycle, "load_classifier",
                         lambda path: release.wait(10) and real(path))
     with start(settings_for()) as client:
         samples = scrape(client)
@@ -137,8 +138,6 @@ def test_the_inference_observer_interface_feeds_batch_size_and_queue_depth(fresh
     for size in (1, 3, 8):
         observer.observe_batch(size, 0.02)
     observer.set_queue_depth(5)
-    NO_OBSERVER.observe_batch(4, 0.1)  # the stand-in accepts the same calls
-    NO_OBSERVER.set_queue_depth(1)
     after = scrape(fresh)
 
     def grew(name: str, **labels: str) -> float:

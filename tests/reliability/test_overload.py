@@ -1,7 +1,7 @@
 """Overload and the per-request deadline, seen from outside: a bounded queue answers 503 at once
 instead of letting everyone wait, and nothing but those deliberate 503s ever fails.
 
-The mechanics are unit-tested with the batcher (service/batching.py); here the whole service
+The mechanics are unit-tested with the batcher (service/engine/batching.py); here the whole service
 is driven past its bounds: in-process with a deliberately slow model (so the timing is exact),
 and as a real server process flooded by concurrent uploads.
 """

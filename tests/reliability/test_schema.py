@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 SCHEMA_EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "50"))

@@ -1,7 +1,7 @@
 """What ships: no external decoders in the image, every dependency pinned.
 
 Pillow hands EPS and PDF to Ghostscript, and plugins exist for HEIC, SVG, PDF and video; the
-allowlist in service/preprocessing.py keeps their decoders from running, and this keeps them
+allowlist in service/model/preprocessing.py keeps their decoders from running, and this keeps them
 out of the image in the first place. (tests/deploy checks the rest of the Dockerfile.)
 """
 

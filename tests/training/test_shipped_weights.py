@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.classifier import load_classifier
-from service.metadata import read_metadata, sha256_of
+from service.model.classifier import load_classifier
+from service.model.metadata import read_metadata, sha256_of
 from training.evaluate import evaluate_folder, files_to_evaluate
 from training.render.dataset import main as render_main
 

@@ -2,8 +2,8 @@
 
 import json
 
-from service.classifier import load_classifier
-from service.metadata import read_metadata, sha256_of
+from service.model.classifier import load_classifier
+from service.model.metadata import read_metadata, sha256_of
 from training.train import main as train_main
 
 

@@ -1,0 +1,211 @@
+"""The JSON API: classify one photo, classify many, describe the model."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+
+from service.engine.pipeline import BatchClassified, Classified
+from service.http.dependencies import PipelineDep, SettingsDep
+from service.http.errors import ErrorDetail, error_responses
+from service.http.request_context import log_summary, note_for_log
+from service.http.schemas import (
+    BatchItem,
+    BatchItemError,
+    BatchResponse,
+    ModelInfo,
+    PredictionFields,
+    PredictionResponse,
+    Timing,
+)
+from service.http.uploads import read_files, read_upload
+from service.http.wording import rejection_message
+from service.model.classifier import Prediction
+from service.model.errors import ApiError
+from service.model.metadata import ModelMetadata
+
+router = APIRouter(tags=["classification"])
+
+PREDICT_DESCRIPTION = """
+Send one photo, either as the multipart form field `file`:
+
+    curl -F file=@photo.jpg http://localhost:8080/predict
+
+or as the raw request body with its image content type:
+
+    curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' http://localhost:8080/predict
+
+JPEG, PNG, WebP, GIF (first frame) and BMP are accepted, in any colour mode; the EXIF
+orientation is applied. When no species is trusted the answer is `no_penguin` with
+`rejected: true` and a `message`.
+"""
+
+BATCH_DESCRIPTION = """
+Send several photos as repeated multipart fields `files`; the answer has one entry per file,
+in order. A file that cannot be classified gets an `error` entry and does not fail the others:
+
+    curl -F files=@one.jpg -F files=@two.png http://localhost:8080/predict/batch
+"""
+
+_BINARY = {"type": "string", "format": "binary"}
+# The usual names; RAW_IMAGE_TYPES also accepts a few legacy aliases (image/jpg, image/x-ms-bmp).
+DOCUMENTED_RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp",
+                        "application/octet-stream")
+PREDICT_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The photo, as form field `file` or as the raw body.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {**_BINARY, "description": "The photo."}},
+                },
+            },
+            **{media_type: {"schema": _BINARY} for media_type in DOCUMENTED_RAW_TYPES},
+        },
+    }
+}
+
+_EXAMPLE_PROBABILITIES = {"Adelie": 0.9812, "Chinstrap": 0.0103, "Gentoo": 0.0061,
+                          "no_penguin": 0.0024}
+PREDICT_EXAMPLES = {
+    200: {
+        "description": "The species, or a rejection, with every label's probability.",
+        "content": {"application/json": {"examples": {
+            "species": {"summary": "A penguin", "value": {
+                "species": "Adelie", "confidence": 0.9812, "probabilities": _EXAMPLE_PROBABILITIES,
+                "rejected": False, "message": None, "model_version": "1.0.0",
+                "timing_ms": {"decode": 4.1, "inference": 11.8, "total": 17.3}}},
+            "rejected": {"summary": "No penguin", "value": {
+                "species": "no_penguin", "confidence": 0.91,
+                "probabilities": {"Adelie": 0.03, "Chinstrap": 0.02, "Gentoo": 0.04,
+                                  "no_penguin": 0.91},
+                "rejected": True, "message": rejection_message(["Adelie", "Chinstrap", "Gentoo"]),
+                "model_version": "1.0.0",
+                "timing_ms": {"decode": 3.9, "inference": 11.2, "total": 16.4}}},
+        }}},
+    },
+}
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionResponse,
+    summary="Classify one photo",
+    description=PREDICT_DESCRIPTION,
+    openapi_extra=PREDICT_REQUEST_BODY,
+    responses={**PREDICT_EXAMPLES, **error_responses(400, 413, 415, 422, 500, 503)},
+)
+async def predict(request: Request, pipeline: PipelineDep) -> PredictionResponse:
+    """Single-photo classification: read, decode, predict, answer."""
+    started = time.perf_counter()
+    upload = await read_upload(request)
+    classified = await pipeline.classify(upload)
+    note_for_log(request.scope, prediction=log_summary(classified.prediction),
+                 decode_ms=classified.decode_ms, inference_ms=classified.inference_ms)
+    return encode_response(classified, pipeline.metadata, started)
+
+
+@router.post(
+    "/predict/batch",
+    response_model=BatchResponse,
+    summary="Classify several photos",
+    description=BATCH_DESCRIPTION,
+    responses=error_responses(400, 413, 422, 500, 503),
+)
+async def predict_batch(
+    request: Request,
+    pipeline: PipelineDep,
+    settings: SettingsDep,
+    files: Annotated[list[UploadFile], File(description="The photos, one `files` part each.")],
+) -> BatchResponse:
+    """Batch classification: per-file errors are reported in place, the rest are classified."""
+    started = time.perf_counter()
+    uploads = await read_files(files, settings.max_batch_files, settings.max_upload_bytes)
+    batch = await pipeline.classify_many(uploads)
+    note_for_log(request.scope, predictions=[
+        log_summary(outcome) for outcome in batch.outcomes if isinstance(outcome, Prediction)],
+        file_errors=[outcome.code for outcome in batch.outcomes if isinstance(outcome, ApiError)],
+        decode_ms=batch.decode_ms, inference_ms=batch.inference_ms)
+    filenames = [upload.filename for upload in uploads]
+    return encode_batch_response(batch, filenames, pipeline.metadata, started)
+
+
+@router.get(
+    "/model",
+    response_model=ModelInfo,
+    summary="Describe the model",
+    responses=error_responses(500, 503),
+)
+async def model_info(pipeline: PipelineDep) -> ModelInfo:
+    """The metadata of the model that answers, so clients can log which version they used."""
+    return describe_model(pipeline.metadata)
+
+
+def encode_response(
+    classified: Classified, metadata: ModelMetadata, started: float
+) -> PredictionResponse:
+    """A prediction and its timings as the /predict JSON body."""
+    return PredictionResponse(
+        **_prediction_fields(classified.prediction, metadata).model_dump(),
+        model_version=metadata.version,
+        timing_ms=Timing(decode=classified.decode_ms, inference=classified.inference_ms,
+                         total=_elapsed_ms(started)),
+    )
+
+
+def encode_batch_response(
+    batch: BatchClassified, filenames: list[str], metadata: ModelMetadata, started: float
+) -> BatchResponse:
+    """Batch outcomes as the /predict/batch JSON body, one entry per file in order."""
+    results: list[BatchItem | BatchItemError] = []
+    for filename, outcome in zip(filenames, batch.outcomes, strict=True):
+        if isinstance(outcome, ApiError):
+            error = ErrorDetail(code=outcome.code, message=outcome.message)
+            results.append(BatchItemError(filename=filename, error=error))
+        else:
+            fields = _prediction_fields(outcome, metadata).model_dump()
+            results.append(BatchItem(filename=filename, **fields))
+    return BatchResponse(
+        results=results,
+        model_version=metadata.version,
+        timing_ms=Timing(decode=batch.decode_ms, inference=batch.inference_ms,
+                         total=_elapsed_ms(started)),
+    )
+
+
+def describe_model(metadata: ModelMetadata) -> ModelInfo:
+    return ModelInfo(
+        version=metadata.version,
+        architecture=metadata.architecture,
+        format=metadata.format,
+        created_at=metadata.created_at,
+        sha256=metadata.sha256,
+        labels=metadata.labels,
+        species=metadata.species,
+        reject_label=metadata.rejection.label,
+        input_size=metadata.preprocessing.input_size,
+        preprocessing=metadata.preprocessing.model_dump(),
+        temperature=metadata.temperature,
+        min_species_probability=metadata.rejection.min_species_probability,
+        metrics=metadata.metrics,
+        training=metadata.training,
+    )
+
+
+def _prediction_fields(prediction: Prediction, metadata: ModelMetadata) -> PredictionFields:
+    return PredictionFields(
+        species=prediction.species,
+        confidence=round(prediction.confidence, 4),
+        probabilities={label: round(p, 4) for label, p in prediction.probabilities.items()},
+        rejected=prediction.rejected,
+        message=rejection_message(metadata.species) if prediction.rejected else None,
+    )
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,73 @@
+"""The JSON bodies the API answers with (errors excepted: see errors.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from service.http.errors import ErrorDetail
+
+
+class Timing(BaseModel):
+    decode: float = Field(description="Decoding and preprocessing the image, milliseconds.")
+    inference: float = Field(description="Waiting for and running the model, milliseconds.")
+    total: float = Field(description="Handling the request in the service, milliseconds.")
+
+
+class PredictionFields(BaseModel):
+    species: str = Field(description="The species, or `no_penguin` when the photo is rejected.")
+    confidence: float = Field(
+        description="Calibrated probability of the answer given; for a rejection, of `no_penguin`."
+    )
+    probabilities: dict[str, float] = Field(description="Calibrated probability of every label.")
+    rejected: bool = Field(description="True when no species is trusted for this photo.")
+    message: str | None = Field(
+        None, description="For a rejection, a sentence saying so; null otherwise."
+    )
+
+
+class PredictionResponse(PredictionFields):
+    model_version: str
+    timing_ms: Timing
+
+
+class BatchItem(PredictionFields):
+    filename: str
+
+
+class BatchItemError(BaseModel):
+    filename: str
+    error: ErrorDetail
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem | BatchItemError] = Field(description="One entry per file, in order.")
+    model_version: str
+    timing_ms: Timing
+
+
+class HealthResponse(BaseModel):
+    status: str = "ok"
+
+
+class ReadyResponse(BaseModel):
+    status: str = "ready"
+    model_version: str
+
+
+class ModelInfo(BaseModel):
+    """What a client may want to know about the model that answers."""
+
+    version: str
+    architecture: str
+    format: str
+    created_at: str
+    sha256: str
+    labels: list[str] = Field(description="Every output label, the reject label included.")
+    species: list[str]
+    reject_label: str
+    input_size: int
+    preprocessing: dict
+    temperature: float
+    min_species_probability: float
+    metrics: dict
+    training: dict

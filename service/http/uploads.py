@@ -1,0 +1,93 @@
+"""Getting the photo bytes out of a request: multipart form fields or a raw image body.
+
+Only the transport is judged here (content type, field present, one file); whether the bytes
+are an acceptable image is decided by decoding them, never by the declared content type,
+which clients routinely get wrong.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.engine.pipeline import Upload
+from service.model.errors import ApiError
+
+RAW_IMAGE_TYPES = frozenset({
+    "image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/gif",
+    "image/bmp", "image/x-bmp", "image/x-ms-bmp", "application/octet-stream",
+})
+MULTIPART = "multipart/form-data"
+RAW_BODY_NAME = "upload"
+
+
+async def read_upload(request: Request, field: str = "file") -> Upload:
+    """Read the single photo of a request, sent as multipart field `field` or as the raw body."""
+    media_type = media_type_of(request)
+    if media_type == MULTIPART:
+        form = await _parse_form(request)
+        return await _single_file(form, field)
+    if media_type in RAW_IMAGE_TYPES:
+        return Upload(filename=RAW_BODY_NAME, data=await request.body())
+    raise ApiError(
+        415, "unsupported_media_type",
+        f"Content-Type {media_type or '(none)'} is not accepted; send multipart/form-data with "
+        f"the photo in field '{field}', or the raw image with Content-Type image/jpeg, image/png, "
+        "image/webp, image/gif, image/bmp or application/octet-stream.",
+    )
+
+
+async def read_files(files: list[UploadFile], max_files: int, max_file_bytes: int) -> list[Upload]:
+    """Read a batch's files, refusing the whole request when there are too many.
+
+    Each file is read up to one byte past the per-file limit: enough for the pipeline to refuse
+    that file alone without holding more of it.
+    """
+    if len(files) > max_files:
+        raise ApiError(
+            413, "too_many_files",
+            f"{len(files)} files were sent; at most {max_files} are accepted per request. "
+            "Split them into several requests.",
+        )
+    return [
+        Upload(filename=file.filename or f"file {number}", data=await file.read(max_file_bytes + 1))
+        for number, file in enumerate(files, start=1)
+    ]
+
+
+def media_type_of(request: Request) -> str:
+    """The Content-Type without parameters, lower case ('' when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _parse_form(request: Request) -> FormData:
+    try:
+        return await request.form()
+    except StarletteHTTPException as error:
+        raise ApiError(
+            400, "malformed_request",
+            f"The multipart/form-data body could not be read: {str(error.detail).rstrip('.')}.",
+        ) from error
+
+
+async def _single_file(form: FormData, field: str) -> Upload:
+    values = form.getlist(field)
+    files = [value for value in values if isinstance(value, UploadFile)]
+    if not values:
+        found = ", ".join(f"'{key}'" for key in form) or "no fields"
+        raise ApiError(422, "missing_file",
+                       f"The form has no field '{field}' (found {found}); send the photo in "
+                       f"field '{field}', e.g. curl -F {field}=@photo.jpg.")
+    if len(files) != len(values):
+        raise ApiError(422, "missing_file",
+                       f"Field '{field}' holds text, not a file; attach the photo as a file.")
+    if len(files) > 1:
+        raise ApiError(422, "multiple_files",
+                       f"Field '{field}' holds {len(files)} files; send one, "
+                       "or use /predict/batch for several.")
+    file = files[0]
+    data = await file.read()
+    if not data and not file.filename:
+        raise ApiError(422, "missing_file", "No photo was chosen; choose a photo to classify.")
+    return Upload(filename=file.filename or RAW_BODY_NAME, data=data)

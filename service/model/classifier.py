@@ -1,0 +1,146 @@
+"""A verified model and the rule that turns its logits into an answer.
+
+Shared by the HTTP service, the batch command and training's evaluation, so that all three
+apply the same temperature and the same no-penguin rejection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from service.model.formats import ONNX_SUFFIX, ModelFormatError, load_model, load_onnx_model
+from service.model.metadata import (
+    ModelIntegrityError,
+    ModelMetadata,
+    read_metadata,
+    sha256_of,
+    verify_model_file,
+)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One photo's answer: a species, or the reject label when no species is trusted."""
+
+    species: str
+    confidence: float
+    probabilities: dict[str, float]
+    rejected: bool
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A model whose file was verified against its metadata, ready for inference."""
+
+    module: Callable[[torch.Tensor], torch.Tensor]  # TorchScript, or model_format.OnnxModule
+    metadata: ModelMetadata
+
+    @torch.inference_mode()
+    def logits(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.module(batch)
+
+    def predict(self, batch: torch.Tensor) -> list[Prediction]:
+        return interpret(self.logits(batch), self.metadata)
+
+
+def calibrated_probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return torch.softmax(logits.float() / temperature, dim=-1)
+
+
+def interpret(logits: torch.Tensor, metadata: ModelMetadata) -> list[Prediction]:
+    """Apply the calibration temperature and the rejection rule to a batch of logits.
+
+    A photo is rejected when the reject class wins, or when the best species is less probable
+    than the metadata's threshold. `confidence` is always the probability of the answer given,
+    so a rejection's confidence is the probability of 'none of the three species'.
+    """
+    probabilities = calibrated_probabilities(logits, metadata.temperature)
+    reject_index = metadata.labels.index(metadata.rejection.label)
+    species_probs = probabilities.clone()
+    species_probs[:, reject_index] = -1.0
+    best_species = species_probs.argmax(dim=-1)
+    predictions = []
+    for row, best in zip(probabilities.tolist(), best_species.tolist(), strict=True):
+        best_probability = row[best]
+        rejected = (
+            row[reject_index] >= best_probability
+            or best_probability < metadata.rejection.min_species_probability
+        )
+        answer = reject_index if rejected else best
+        predictions.append(
+            Prediction(
+                species=metadata.labels[answer],
+                confidence=row[answer],
+                probabilities=dict(zip(metadata.labels, row, strict=True)),
+                rejected=rejected,
+            )
+        )
+    return predictions
+
+
+def load_classifier(model_path: Path) -> Classifier:
+    """Read the metadata, verify the model file's checksum, load it and check its outputs.
+
+    Raises `ModelIntegrityError` with the exact reason when any step fails; nothing is loaded
+    from a file whose checksum does not match.
+    """
+    if not model_path.is_file():  # named first: "the model is missing" is the likelier news
+        raise ModelIntegrityError(f"model file {model_path} is missing")
+    metadata = read_metadata(model_path)
+    verify_model_file(model_path, metadata)
+    try:
+        module = load_model(model_path)
+    except ModelFormatError as error:
+        raise ModelIntegrityError(str(error)) from error
+    _check_outputs(module, metadata)
+    return Classifier(module=module, metadata=metadata)
+
+
+def load_onnx_classifier(model_path: Path, *, threads: int) -> Classifier:
+    """The same model served by ONNX Runtime: its ONNX export beside `model_path`, verified
+    against the checksum the export recorded in the metadata (MODEL_BACKEND=onnx)."""
+    onnx_path = model_path.with_suffix(ONNX_SUFFIX)
+    if not onnx_path.is_file():
+        raise ModelIntegrityError(f"ONNX model file {onnx_path} is missing; export it with "
+                                  f"python -m training.export_onnx {model_path}")
+    metadata = read_metadata(model_path)
+    if metadata.onnx_sha256 is None:
+        raise ModelIntegrityError(f"the metadata of {model_path} records no ONNX export "
+                                  "(onnx_sha256); export it with training.export_onnx")
+    actual = sha256_of(onnx_path)
+    if actual != metadata.onnx_sha256:
+        raise ModelIntegrityError(
+            f"ONNX model file {onnx_path} has SHA-256 {actual} but its metadata expects "
+            f"{metadata.onnx_sha256}: the file is corrupted or was replaced")
+    try:
+        module = load_onnx_model(onnx_path, threads=threads)
+    except ModelFormatError as error:
+        raise ModelIntegrityError(str(error)) from error
+    _check_outputs(module, metadata)
+    return Classifier(module=module, metadata=metadata)
+
+
+def _check_outputs(module: Callable[[torch.Tensor], torch.Tensor],
+                   metadata: ModelMetadata) -> None:
+    """A model whose outputs do not match the labels would name the wrong species."""
+    size = metadata.preprocessing.input_size
+    try:
+        with torch.inference_mode():
+            logits = module(torch.zeros(1, 3, size, size))
+    except RuntimeError as error:
+        raise ModelIntegrityError(
+            f"model does not accept a 1x3x{size}x{size} input as its metadata says: {error}"
+        ) from error
+    if tuple(logits.shape) != (1, len(metadata.labels)):
+        raise ModelIntegrityError(
+            f"model outputs shape {tuple(logits.shape)} but its metadata lists "
+            f"{len(metadata.labels)} labels {metadata.labels}"
+        )
+    if metadata.rejection.label not in metadata.labels:
+        raise ModelIntegrityError(
+            f"rejection label {metadata.rejection.label!r} is not among labels {metadata.labels}"
+        )

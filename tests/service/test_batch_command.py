@@ -1,0 +1,103 @@
+"""penguin-classify: folders in, CSV or JSON out, unreadable files skipped and reported."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.batch_command import main
+
+
+@pytest.fixture
+def photo_folder(tmp_path, photo) -> Path:
+    folder = tmp_path / "photos"
+    (folder / "colony").mkdir(parents=True)
+    (folder / "red.jpg").write_bytes(photo("red", size=(300, 200)))
+    (folder / "green.PNG").write_bytes(photo("green", fmt="PNG"))
+    (folder / "dark.bmp").write_bytes(photo("black", fmt="BMP"))
+    (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
+    (folder / "notes.txt").write_text("not an image, and not named like one")
+    (folder / "colony" / "blue.webp").write_bytes(photo("blue", fmt="WEBP"))
+    return folder
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as stream:
+        return {Path(row["path"]).name: row for row in csv.DictReader(stream)}
+
+
+def test_folder_to_csv_skips_unreadable_files_and_reports_them(photo_folder, tiny_model_path,
+                                                               tmp_path, capsys):
+    output = tmp_path / "out.csv"
+    code = main([str(photo_folder), "--model", str(tiny_model_path), "--output", str(output)])
+    assert code == 0
+    rows = read_csv(output)
+    assert set(rows) == {"red.jpg", "green.PNG", "dark.bmp"}  # no sub-folder, no .txt
+    assert rows["red.jpg"]["species"] == "Adelie"
+    assert rows["green.PNG"]["species"] == "Chinstrap"
+    assert (rows["dark.bmp"]["species"], rows["dark.bmp"]["rejected"]) == ("no_penguin", "true")
+    probability_columns = [c for c in rows["red.jpg"] if c.startswith("probability_")]
+    assert probability_columns == ["probability_Adelie", "probability_Chinstrap",
+                                   "probability_Gentoo", "probability_no_penguin"]
+    assert float(rows["red.jpg"]["confidence"]) == float(rows["red.jpg"]["probability_Adelie"])
+    stderr = capsys.readouterr().err
+    assert "warning: skipped" in stderr and "broken.jpg" in stderr
+    assert "classified 3 photo(s), skipped 1" in stderr
+    assert "\r" in stderr and "4/4 photos" in stderr  # the progress bar
+
+
+def test_recursive_json_to_stdout(photo_folder, tiny_model_path, capsys):
+    code = main([str(photo_folder), "--recursive", "--format", "json",
+                 "--model", str(tiny_model_path), "--batch-size", "2"])
+    assert code == 0
+    records = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert set(records) == {"red.jpg", "green.PNG", "dark.bmp", "blue.webp"}
+    blue = records["blue.webp"]
+    assert blue["species"] == "Gentoo" and blue["rejected"] is False
+    assert set(blue["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo", "no_penguin"}
+    assert blue["confidence"] == blue["probabilities"]["Gentoo"]
+
+
+def test_named_files_are_tried_whatever_their_suffix(tmp_path, photo, tiny_model_path, capsys):
+    renamed = tmp_path / "download"
+    renamed.write_bytes(photo("red"))
+    tiff = tmp_path / "scan.jpg"
+    tiff.write_bytes(photo("red", fmt="TIFF"))
+    code = main([str(renamed), str(tiff), str(tmp_path / "gone.jpg"),
+                 "--model", str(tiny_model_path)])
+    assert code == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(Path(r["path"]).name, r["species"]) for r in rows] == [("download", "Adelie")]
+    assert "scan.jpg: TIFF files are not supported" in err
+    assert "gone.jpg: no such file or folder" in err
+
+
+def test_exit_code_is_1_when_nothing_could_be_classified(tmp_path, tiny_model_path, capsys):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    assert main([str(tmp_path), "--model", str(tiny_model_path)]) == 1
+    assert "classified 0 photo(s), skipped 1" in capsys.readouterr().err
+
+
+def test_exit_code_is_2_when_the_model_is_unusable(tmp_path, photo, capsys):
+    (tmp_path / "a.jpg").write_bytes(photo())
+    assert main([str(tmp_path), "--model", str(tmp_path / "none.pt")]) == 2
+    assert "cannot use the model" in capsys.readouterr().err
+
+
+def test_the_installed_command_runs(tmp_path, photo, tiny_model_path):
+    """The `penguin-classify` console script from pyproject (else `python -m`, same code)."""
+    script = Path(sys.executable).with_name("penguin-classify")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "service.batch_command"]
+    (tmp_path / "a.jpg").write_bytes(photo("green"))
+    finished = subprocess.run(
+        [*command, str(tmp_path), "--format", "json", "--model", str(tiny_model_path)],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)[0]["species"] == "Chinstrap"
