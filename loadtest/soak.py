@@ -270,7 +270,8 @@ def report(run: Run, args: argparse.Namespace, conditions: dict[str, str], exit_
     return "\n".join(lines) + "\n", passed
 
 
-def describe_model(model: Path) -> str:
+def model_line(model: Path) -> str:
+    """The model file as one line of the report: path, architecture, version, input size."""
     shown = model.relative_to(REPO_ROOT) if model.is_relative_to(REPO_ROOT) else model
     with contextlib.suppress(OSError, ValueError, KeyError):
         metadata = json.loads(model.with_suffix(".json").read_text())
@@ -287,7 +288,7 @@ def conditions_now(args: argparse.Namespace, model: Path) -> dict[str, str]:
                    f"{platform.release()}, Python {platform.python_version()}",
         "load average at start (1/5/15 min)": f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} "
                                               "(the machine is shared: other work may run)",
-        "model": describe_model(model),
+        "model": model_line(model),
         "server settings from the environment": ", ".join(
             f"{k}={os.environ[k]}" for k in sorted(os.environ) if k in {
                 "MAX_QUEUE", "MAX_BATCH_SIZE", "MAX_BATCH_WAIT_MS", "REQUEST_TIMEOUT_S",

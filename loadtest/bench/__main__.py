@@ -116,7 +116,7 @@ def model_under_test(explicit: Path | None, out: Path, standin: bool = False
     return path, "stand-in: untrained mobilenet_v3_small, 4 classes, same shape as shipped"
 
 
-def describe_model(path: Path, source: str) -> dict[str, Any]:
+def model_record(path: Path, source: str) -> dict[str, Any]:
     metadata = json.loads(path.with_suffix(".json").read_text())
     return {"path": str(path), "source": source, "architecture": metadata["architecture"],
             "version": metadata["version"], "input_size": metadata["preprocessing"]["input_size"],
@@ -370,7 +370,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
     result: dict[str, Any] = {
         "started": stamp, "quick": plan.quick, "command": args.command,
-        "machine": machine(), "model": describe_model(model, source),
+        "machine": machine(), "model": model_record(model, source),
         "photos": photo_set.describe(photos), "parts": [],
     }
     onnx_model = onnx_export(model)

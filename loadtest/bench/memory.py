@@ -39,9 +39,9 @@ from loadtest.bench import photos as photo_set
 from loadtest.bench.__main__ import CACHE, machine, model_under_test, requests_for
 from loadtest.bench.loadgen import BOUNDARY, closed_loop
 from loadtest.bench.servers import HOST, free_port, service_process
-from service.settings import Settings
+from service.settings import MIB, Settings
 
-CLOUD_RUN_MAX_REQUEST_BYTES = 32 * 1024 * 1024
+CLOUD_RUN_MAX_REQUEST_BYTES = 32 * MIB
 REPORT = Path(__file__).resolve().parents[1] / "MEMORY.md"
 
 
@@ -133,12 +133,11 @@ async def run_workload(name: str, model: Path, make_requests, concurrency: int,
         peak_kb = server.memory_kb()["VmHWM"]
     finally:
         server.stop()
-    mib = 1024 * 1024
     return {"workload": name, "concurrency": concurrency, "requests": summary["requests"],
             "ok": summary["ok"], "errors_by_code": summary["errors_by_code"],
             "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
             "ready_rss_mib": round(ready_kb / 1024), "peak_rss_mib": round(peak_kb / 1024),
-            "peak_tmp_mib": round(peak_tmp / mib), "peak_rss_plus_tmp_mib": round(peak_sum / mib)}
+            "peak_tmp_mib": round(peak_tmp / MIB), "peak_rss_plus_tmp_mib": round(peak_sum / MIB)}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -224,11 +223,6 @@ async def main_async(args: argparse.Namespace) -> int:
         REPORT.write_text(markdown(result))
         print(f"wrote {REPORT}")
     return 0
-
-
-def republish(result_json: Path) -> None:
-    """Rewrite MEMORY.md from a run's memory.json (after editing the report's wording)."""
-    REPORT.write_text(markdown(json.loads(result_json.read_text())))
 
 
 def main() -> None:

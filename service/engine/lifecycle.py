@@ -60,13 +60,16 @@ class ModelState:
         if self.status is ModelStatus.FAILED:
             return ApiError(503, "model_unavailable",
                             f"The model could not be loaded: {self.reason}")
-        return ApiError(503, "model_loading",
-                        "The model is still loading; try again in a few seconds.",
-                        headers={"Retry-After": "2"})
+        return model_loading_error()
 
     def close(self) -> None:
         if self.pipeline is not None:
             self.pipeline.runner.close()
+
+
+def model_loading_error() -> ApiError:
+    return ApiError(503, "model_loading", "The model is still loading; try again in a few seconds.",
+                    headers={"Retry-After": "2"})
 
 
 async def load_and_warm_up(state: ModelState, settings: Settings, decode_pool: Executor,

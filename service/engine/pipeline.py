@@ -120,9 +120,7 @@ class ClassificationPipeline:
 
     def _check_size(self, upload: Upload) -> None:
         if len(upload.data) > self.max_file_bytes:
-            limit = describe_limit(self.max_file_bytes)
-            raise ApiError(413, "file_too_large",
-                           f"{upload.filename} is larger than the {limit} limit for one photo.")
+            raise file_too_large_error(upload.filename, self.max_file_bytes)
 
     def _prepare(self, data: bytes, preview: bool) -> Prepared:
         """The model's uint8 pixels; the runner normalises them with the rest of their batch.
@@ -145,6 +143,11 @@ class ClassificationPipeline:
             if error.code == "queue_timeout":
                 raise  # the whole request is late, not this file
             return error
+
+
+def file_too_large_error(filename: str, limit: int) -> ApiError:
+    return ApiError(413, "file_too_large",
+                    f"{filename} is larger than the {describe_limit(limit)} limit for one photo.")
 
 
 def _preview_jpeg(image: Image.Image) -> bytes:

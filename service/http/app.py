@@ -22,18 +22,22 @@ from service.engine.inference import overloaded_error
 from service.engine.lifecycle import ModelState, load_and_warm_up
 from service.http import metrics, routes_api, routes_health, routes_web
 from service.http.api_docs import install_api_docs
-from service.http.errors import ErrorRenderer, install_error_handlers, json_error_response
+from service.http.errors import (
+    INTERNAL_ERROR,
+    ErrorRenderer,
+    install_error_handlers,
+    json_error_response,
+    upload_too_large,
+)
 from service.http.limits import InflightBytes, UploadLimitMiddleware
 from service.http.request_context import RequestContextMiddleware, note_for_log
 from service.http.web_render import PageRenderer
 from service.model.errors import ApiError
-from service.settings import Settings, describe_limit
+from service.settings import Settings
 
 log = logging.getLogger("service")
 
 BATCH_PATH = "/predict/batch"
-CRASH = ApiError(500, "internal_error", "Something went wrong on our side. Please try again; "
-                 "if it keeps failing, report the request id.")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inflight=inflight,
         busy=lambda scope: render(scope, uploads_busy()),
     )
-    app.add_middleware(RequestContextMiddleware, on_crash=lambda scope: render(scope, CRASH))
+    app.add_middleware(RequestContextMiddleware,
+                       on_crash=lambda scope: render(scope, INTERNAL_ERROR))
     # Outermost, so it counts every answer, the request context's last-resort 500 included.
     app.state.metrics = metrics.ServiceMetrics(lambda: app.state.model)
     app.state.metrics.upload_bytes.set_function(lambda: inflight.held)
@@ -102,12 +107,6 @@ def service_version() -> str:
         return importlib.metadata.version("penguin-classifier")
     except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
         return "unknown"
-
-
-def upload_too_large(limit: int) -> ApiError:
-    return ApiError(413, "upload_too_large",
-                    f"The upload is larger than the {describe_limit(limit)} limit; "
-                    "send a smaller photo.", headers={"Connection": "close"})
 
 
 def uploads_busy() -> ApiError:

@@ -17,8 +17,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from service.engine.inference import deadline_error, overloaded_error
+from service.engine.lifecycle import model_loading_error
+from service.engine.pipeline import file_too_large_error
 from service.http.request_context import current_request_id
 from service.model.errors import ApiError
+from service.model.preprocessing import EMPTY_FILE, NOT_AN_IMAGE, unsupported_format_message
+from service.settings import MIB, describe_limit
 
 
 class ErrorDetail(BaseModel):
@@ -35,12 +40,21 @@ class ErrorResponse(BaseModel):
 
 ErrorRenderer = Callable[[Scope, ApiError], Response]
 
+INTERNAL_ERROR = ApiError(500, "internal_error", "Something went wrong on our side. Please try "
+                          "again; if it keeps failing, report the request id.")
+
+
+def upload_too_large(limit: int) -> ApiError:
+    return ApiError(413, "upload_too_large",
+                    f"The upload is larger than the {describe_limit(limit)} limit; "
+                    "send a smaller photo.", headers={"Connection": "close"})
+
+
 # Every error code the API can answer, by status: documents the API and feeds /docs examples.
 ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
     400: ("The upload is empty, truncated or not an image, or the request body is malformed.", {
-        "empty_file": "The uploaded file is empty.",
-        "invalid_image": "The file is not a readable image; send a JPEG, PNG, WebP, GIF or BMP "
-                         "photo.",
+        "empty_file": EMPTY_FILE,
+        "invalid_image": NOT_AN_IMAGE,
         "corrupt_image": "The JPEG image is truncated or corrupt (image file is truncated).",
         "malformed_request": "The request body could not be read as multipart/form-data.",
     }),
@@ -51,16 +65,15 @@ ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
         "method_not_allowed": "GET is not allowed on /predict; use POST.",
     }),
     413: ("The request body, a file, the image's pixel count or the file count is over a limit.", {
-        "upload_too_large": "The upload is larger than the 10 MiB limit.",
+        "upload_too_large": upload_too_large(10 * MIB).message,
         "image_too_large": "The image is 20000x20000 pixels; the limit is 40,000,000 pixels.",
-        "file_too_large": "This file is larger than the 10 MiB limit for one photo.",
+        "file_too_large": file_too_large_error("photo.jpg", 10 * MIB).message,
         "too_many_files": "40 files were sent; at most 32 are accepted per request.",
     }),
     415: ("The content type or the image format is not supported.", {
         "unsupported_media_type": "Content-Type text/plain is not accepted; send multipart/"
                                   "form-data with the photo in field 'file', or a raw image body.",
-        "unsupported_format": "TIFF files are not supported; send a JPEG, PNG, WebP, GIF or BMP "
-                              "photo.",
+        "unsupported_format": unsupported_format_message("TIFF"),
     }),
     422: ("A required form field is missing or has the wrong type.", {
         "missing_file": "The form has no file in field 'file'.",
@@ -69,17 +82,15 @@ ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
         "invalid_request": "files: Expected UploadFile.",
     }),
     500: ("An unexpected error on our side; it is logged with the request id.", {
-        "internal_error": "Something went wrong on our side. Please try again; if it keeps "
-                          "failing, report the request id.",
+        "internal_error": INTERNAL_ERROR.message,
     }),
     503: ("The model is still loading or could not be loaded (the reason is given), or the "
           "service is too busy right now (retry after the Retry-After header's seconds).", {
-        "model_loading": "The model is still loading; try again in a few seconds.",
+        "model_loading": model_loading_error().message,
         "model_unavailable": "The model could not be loaded: model file weights/penguin_"
                              "classifier.pt is missing.",
-        "overloaded": "The service is busy with other photos; try again in 1 s.",
-        "queue_timeout": "The service was too busy to classify this photo in time; try again "
-                         "in 1 s.",
+        "overloaded": overloaded_error(retry_after=1).message,
+        "queue_timeout": deadline_error(retry_after=1).message,
     }),
 }
 

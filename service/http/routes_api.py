@@ -143,7 +143,7 @@ async def predict_batch(
 )
 async def model_info(pipeline: PipelineDep) -> ModelInfo:
     """The metadata of the model that answers, so clients can log which version they used."""
-    return describe_model(pipeline.metadata)
+    return encode_model_info(pipeline.metadata)
 
 
 def encode_response(
@@ -178,7 +178,8 @@ def encode_batch_response(
     )
 
 
-def describe_model(metadata: ModelMetadata) -> ModelInfo:
+def encode_model_info(metadata: ModelMetadata) -> ModelInfo:
+    """The model's metadata as the /model JSON body."""
     return ModelInfo(
         version=metadata.version,
         architecture=metadata.architecture,

@@ -39,6 +39,16 @@ _KNOWN_UNSUPPORTED = (
     (b"\xff\x0a", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
 )
+# The messages of the refusals below, kept here so the API's documented examples are these.
+SEND_A_PHOTO = "send a JPEG, PNG, WebP, GIF or BMP photo"
+EMPTY_FILE = "The uploaded file is empty."
+NOT_AN_IMAGE = f"The file is not a readable image; {SEND_A_PHOTO}."
+
+
+def unsupported_format_message(name: str) -> str:
+    return f"{name} files are not supported; {SEND_A_PHOTO}."
+
+
 _ISO_MEDIA_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF",
                      b"avif": "AVIF", b"avis": "AVIF"}
 
@@ -66,7 +76,7 @@ def decode_image(
     phone photo only to shrink it to the model's input.
     """
     if not data:
-        raise ApiError(400, "empty_file", "The uploaded file is empty.")
+        raise ApiError(400, "empty_file", EMPTY_FILE)
     image = _open_allowed(data)
     width, height = image.size
     if width * height > max_pixels:
@@ -88,10 +98,7 @@ def decode_image(
 def _open_allowed(data: bytes) -> Image.Image:
     unsupported = sniff_unsupported_format(data)
     if unsupported:
-        raise ApiError(
-            415, "unsupported_format",
-            f"{unsupported} files are not supported; send a JPEG, PNG, WebP, GIF or BMP photo.",
-        )
+        raise ApiError(415, "unsupported_format", unsupported_format_message(unsupported))
     try:
         with warnings.catch_warnings():
             # Our own pixel limit is checked right after opening; Pillow's global warning would
@@ -101,10 +108,7 @@ def _open_allowed(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as error:
         raise ApiError(413, "image_too_large", f"The image is too large: {error}") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
-        raise ApiError(
-            400, "invalid_image",
-            "The file is not a readable image; send a JPEG, PNG, WebP, GIF or BMP photo.",
-        ) from error
+        raise ApiError(400, "invalid_image", NOT_AN_IMAGE) from error
 
 
 def _upright(image: Image.Image) -> Image.Image:

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 from service_process import free_port, start_service, wait_until_ready
 
-MIB = 1024 * 1024
 # /healthz must stay this fast while abuse is processed (generous: CI shares 2 cores).
 HEALTH_MAX_SECONDS = 1.0
 

@@ -250,10 +250,6 @@ def grass(rng, h, w, light) -> np.ndarray:
     return np.asarray(layer, np.float32) / 255.0
 
 
-def upsample_img(img: np.ndarray, h: int, w: int) -> np.ndarray:
-    return np.stack([upsample(img[..., c], h, w) for c in range(3)], -1)
-
-
 SURFACES = {
     "snow": snow,
     "ice": ice,

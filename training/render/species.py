@@ -10,7 +10,7 @@ the body plan and differ only by their marks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -537,7 +537,3 @@ def individual(species: Species, rng: np.random.Generator) -> dict:
     p["head"] = float(rng.uniform(0.93, 1.07))
     p["shoulder"] = float(rng.uniform(0.0, 0.05))
     return p
-
-
-def with_params(species: Species, **changes) -> Species:
-    return replace(species, **changes)
