@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 from reliability_helpers import (
     BOUNDARY,
-    MIB,
     HealthPoller,
     LiveServer,
     RawResponse,
@@ -25,6 +24,8 @@ from reliability_helpers import (
     repeat,
     request_head,
 )
+
+from service.settings import MIB
 
 LIMIT = 10 * MIB  # the default MAX_UPLOAD_BYTES the shared server runs with
 BATCH_LIMIT = 50 * MIB
