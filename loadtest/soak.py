@@ -29,10 +29,7 @@ import json
 import os
 import platform
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from loadtest.loadgen import percentile
+from loadtest.servers import HOST, free_port, service_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / "weights" / "penguin_classifier.pt"
@@ -74,38 +74,7 @@ class Run:
     transport_errors: Counter = field(default_factory=Counter)
 
 
-# ---- the server
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(model: Path, port: int, log_path: Path, threads: str | None) -> subprocess.Popen:
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "MODEL_PATH": str(model)}
-    if threads:
-        env["TORCH_THREADS"] = threads
-    with log_path.open("w") as log:
-        return subprocess.Popen([sys.executable, "-m", "service"], cwd=REPO_ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-
-
-async def wait_ready(base: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise SystemExit(f"the server exited with {process.returncode} while starting")
-            with contextlib.suppress(httpx.TransportError):
-                response = await client.get(f"{base}/readyz")
-                if response.status_code == 200:
-                    return
-                if response.json().get("error", {}).get("code") == "model_unavailable":
-                    raise SystemExit(f"the model could not be loaded: {response.text}")
-            await asyncio.sleep(0.2)
-    raise SystemExit(f"the server was not ready after {timeout} s")
-
+# ---- the server (started by loadtest/servers.py, like every harness's)
 
 def proc_sample(pid: int, at: float) -> Sample:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -193,11 +162,8 @@ def slope_per_minute(samples: list[Sample]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / denominator
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+def _whole(milliseconds: float | None) -> str:
+    return "-" if milliseconds is None else f"{milliseconds:.0f}"
 
 
 def unexpected(outcome: Outcome) -> bool:
@@ -249,8 +215,8 @@ def report(run: Run, args: argparse.Namespace, conditions: dict[str, str], exit_
         statuses = Counter(f"{o.status}{' ' + o.code if o.code else ''}" for o in outcomes)
         lines.append(
             f"| {kind} | {len(outcomes):,} | {len(outcomes) / duration:.1f} | "
-            f"{percentile(latencies, 50):.0f} | {percentile(latencies, 90):.0f} | "
-            f"{percentile(latencies, 99):.0f} | {max(latencies, default=0):.0f} | "
+            f"{_whole(percentile(latencies, 50))} | {_whole(percentile(latencies, 90))} | "
+            f"{_whole(percentile(latencies, 99))} | {max(latencies, default=0):.0f} | "
             f"{', '.join(f'{k}: {v:,}' for k, v in statuses.most_common())} |")
     lines += ["", f"Unexpected failures: {len(failures)}"
               + (f" ({Counter((o.status, o.code) for o in failures).most_common(5)})"
@@ -317,24 +283,21 @@ def main(argv: list[str] | None = None) -> int:
     photos = load_photos(args.photos)
     conditions = conditions_now(args, model)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{HOST}:{port}"
+    threads = {"TORCH_THREADS": args.torch_threads} if args.torch_threads else None
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         log_path = Path(folder) / "server.log"
-        process = start_server(model, port, log_path, args.torch_threads)
+        server = service_process(sys.executable, model, port, log_path, threads)
+        server.start()
         try:
-            asyncio.run(wait_ready(base, process))
-            print(f"soak: {args.minutes:g} min, {args.concurrency} clients, server pid "
-                  f"{process.pid}", flush=True)
-            run = asyncio.run(soak(base, process.pid, photos, args.minutes, args.concurrency))
-            process.send_signal(signal.SIGTERM)
-            try:
-                exit_code: int | None = process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                exit_code = None
+            asyncio.run(server.wait_for("/readyz"))
+            pid = server.process.pid
+            print(f"soak: {args.minutes:g} min, {args.concurrency} clients, server pid {pid}",
+                  flush=True)
+            run = asyncio.run(soak(base, pid, photos, args.minutes, args.concurrency))
+            exit_code = server.stop(timeout=15)
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            server.stop()  # killed if it is still running (the load failed)
         log_text = log_path.read_text()
         error_lines = sum('"severity": "ERROR"' in line or '"severity": "CRITICAL"' in line
                           for line in log_text.splitlines())

@@ -21,8 +21,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
-import re
 import shlex
 import statistics
 import subprocess
@@ -31,16 +29,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtest.bench import photos as photo_set
+from loadtest import photos as photo_set
 from loadtest.bench import report
-from loadtest.bench.loadgen import (
+from loadtest.bench.harness import (
+    CACHE,
+    RESULTS,
+    load_average,
+    machine,
+    model_under_test,
+    requests_for,
+)
+from loadtest.loadgen import (
     PhaseResult,
     closed_loop,
     fetch,
     get_request,
-    multipart_request,
 )
-from loadtest.bench.servers import (
+from loadtest.servers import (
     HOST,
     REPO_ROOT,
     ServerProcess,
@@ -49,10 +54,7 @@ from loadtest.bench.servers import (
     service_process,
 )
 
-RESULTS = REPO_ROOT / "loadtest" / "results"
-CACHE = RESULTS / "bench-cache"
 PUBLISHED = REPO_ROOT / "loadtest" / "BENCHMARK.md"
-SHIPPED_MODEL = REPO_ROOT / "weights" / "penguin_classifier.pt"
 CONCURRENCY = (1, 8, 32, 64)
 NAIVE_CONCURRENCY = (1, 4, 16)
 
@@ -69,51 +71,6 @@ class Plan:
         self.cold_starts = 1 if quick else 3
         self.parts_budget = 0.5 if quick else 1.5
         self.naive_concurrency = (1, 8) if quick else NAIVE_CONCURRENCY
-
-
-def machine() -> dict[str, Any]:
-    import torch
-
-    from service.cpus import usable_cpu_count
-
-    cpu_model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
-            break
-    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
-    return {"cpu_model": cpu_model, "logical_cpus": os.cpu_count(),
-            "usable_cpus": usable_cpu_count(), "memory_gb": round(memory_kb / 1024 / 1024, 1),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "load_before": _load()}
-
-
-def _load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def model_under_test(explicit: Path | None, out: Path, standin: bool = False
-                     ) -> tuple[Path, str]:
-    """The shipped model when it is there, else a stand-in of the same architecture and size.
-
-    The shipped files are copied into the run's folder first: the whole run then measures one
-    model, even if training replaces weights/ meanwhile."""
-    if explicit:
-        return explicit.absolute(), "given"
-    if SHIPPED_MODEL.exists() and not standin:
-        import shutil
-
-        snapshot = out / "model" / SHIPPED_MODEL.name
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        for source in (SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".json")):
-            shutil.copy(source, snapshot.parent / source.name)
-        return snapshot, "shipped, weights/penguin_classifier.pt"
-    path = CACHE / "standin" / "penguin_classifier.pt"
-    if not path.exists():
-        print("exporting a stand-in MobileNetV3-small (weights/ has no model yet)", flush=True)
-        subprocess.run([sys.executable, "-m", "loadtest.bench.standin", str(path)], check=True,
-                       cwd=REPO_ROOT)
-    return path, "stand-in: untrained mobilenet_v3_small, 4 classes, same shape as shipped"
 
 
 def model_record(path: Path, source: str) -> dict[str, Any]:
@@ -199,11 +156,6 @@ async def run_phase(server: ServerProcess, requests: list[bytes], concurrency: i
     return await closed_loop(HOST, server.port, requests, concurrency=concurrency,
                              warmup=warmup, duration=duration, keep_bodies=keep_bodies,
                              server_cpu=server.cpu_seconds)
-
-
-def requests_for(photos: list[photo_set.Photo], port: int, path: str) -> list[bytes]:
-    return [multipart_request(HOST, port, path, "file", photo.name, photo.data)
-            for photo in photos]
 
 
 def mb(kb: int | None) -> float | None:
@@ -360,8 +312,8 @@ async def main_async(args: argparse.Namespace) -> int:
     out = args.out or RESULTS / f"bench-{stamp}{'-quick' if plan.quick else ''}"
     out.mkdir(parents=True, exist_ok=True)
     model, source = model_under_test(args.model, out, args.standin)
-    photos = photo_set.load_photos(CACHE)
-    photo_dir = CACHE / f"photos-{photo_set.cache_key(photo_set.specs())}"
+    photos = photo_set.load_photos(photo_set.BENCH_SET, CACHE)
+    photo_dir = photo_set.set_folder(photo_set.BENCH_SET, CACHE)
     settings = service_settings()
     print(f"bench: results in {out}\n  model {model} ({source})\n  settings {settings}",
           flush=True)
@@ -371,7 +323,7 @@ async def main_async(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "started": stamp, "quick": plan.quick, "command": args.command,
         "machine": machine(), "model": model_record(model, source),
-        "photos": photo_set.describe(photos), "parts": [],
+        "photos": photo_set.summary(photos), "parts": [],
     }
     onnx_model = onnx_export(model)
     onnx = onnx_model.with_suffix(".onnx") if onnx_model else None
@@ -394,7 +346,7 @@ async def main_async(args: argparse.Namespace) -> int:
     print("model and decoding costs (2/2)", flush=True)
     result["parts"].append(measure_parts(model, settings["torch_threads"], photo_dir,
                                          out / "parts-2.json", plan.parts_budget, onnx))
-    result["machine"]["load_after"] = _load()
+    result["machine"]["load_after"] = load_average()
     result["seconds"] = time.perf_counter() - started
     result["verdicts"] = report.verdicts(result)
     text = report.markdown(result)

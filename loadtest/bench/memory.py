@@ -35,10 +35,10 @@ from typing import Any
 
 from PIL import Image
 
-from loadtest.bench import photos as photo_set
-from loadtest.bench.__main__ import CACHE, machine, model_under_test, requests_for
-from loadtest.bench.loadgen import BOUNDARY, closed_loop
-from loadtest.bench.servers import HOST, free_port, service_process
+from loadtest import photos as photo_set
+from loadtest.bench.harness import CACHE, machine, model_under_test, requests_for
+from loadtest.loadgen import BOUNDARY, closed_loop
+from loadtest.servers import HOST, free_port, service_process
 from service.settings import MIB, Settings
 
 CLOUD_RUN_MAX_REQUEST_BYTES = 32 * MIB
@@ -190,7 +190,7 @@ async def main_async(args: argparse.Namespace) -> int:
     out = args.out or CACHE.parent / f"memory-{dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     model, source = model_under_test(args.model, out)
-    photos = photo_set.load_photos(CACHE)
+    photos = photo_set.load_photos(photo_set.BENCH_SET, CACHE)
     print("encoding the largest accepted PNG ...", flush=True)
     large = largest_png(settings.max_image_pixels, settings.max_upload_bytes)
     per_batch = min(settings.max_batch_files,

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import pytest
 from deploy_helpers import ROOT, dockerfile_env, load_deploy_module, parse_stages
+
+from loadtest.servers import free_port
 
 RUNTIME_VENV = ROOT / ".venv-runtime"
 RUNTIME_PYTHON = RUNTIME_VENV / "bin" / "python"
@@ -106,12 +107,6 @@ def export_tiny_model(folder: Path) -> Path:
         check_batch=torch.rand(2, 3, 32, 32),
     )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def files_under(folder: Path) -> set[Path]:

@@ -65,9 +65,9 @@ def test_the_result_page_names_a_species_or_no_penguin():
 
 
 def test_the_result_page_template_still_has_the_slots_the_check_reads():
-    import service
+    import service.http
 
-    template = (Path(service.__file__).parent / "templates" / "result.html").read_text()
+    template = (Path(service.http.__file__).parent / "templates" / "result.html").read_text()
     assert 'data-slot="headline"' in template and 'data-slot="confidence"' in template
 
 

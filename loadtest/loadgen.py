@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy
+
 BOUNDARY = "bench-boundary-7d3f0c9a"
 
 
@@ -125,12 +127,11 @@ class PhaseResult:
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation): p99 is a latency some request really had."""
+    """The q-th percentile (0 to 100) of `values`, NumPy's (linear between the closest ranks);
+    None when there are none. The one percentile of every harness, so reports agree."""
     if not values:
         return None
-    ordered = sorted(values)
-    rank = max(1, round(q / 100 * len(ordered) + 0.4999))
-    return ordered[min(rank, len(ordered)) - 1]
+    return float(numpy.percentile(values, q))
 
 
 def _per(cpu_seconds: float | None, count: int) -> float | None:

@@ -1,4 +1,9 @@
-"""Server processes under test: started for real on loopback, timed, measured, stopped."""
+"""Servers under test, started for real on loopback: the one way the benchmark, the soak and
+the test suites start `python -m service` (or the naive server), on a free port.
+
+`start_service` is the plain process (the test suites wait for it themselves);
+`ServerProcess` adds what the harnesses measure: time to ready, memory, CPU time.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,41 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from loadtest.bench.loadgen import fetch, get_request
+from loadtest.loadgen import fetch, get_request
 
 HOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on right now, on loopback."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+def service_env(model: Path, port: int, **overrides: str) -> dict[str, str]:
+    """This environment, plus what `python -m service` needs to serve `model` on loopback."""
+    return {**os.environ, "PORT": str(port), "HOST": HOST, "MODEL_PATH": str(model), **overrides}
+
+
+def launch(argv: list[str], env: dict[str, str], log_path: Path, *,
+           append: bool = False) -> subprocess.Popen[bytes]:
+    """`argv` started in the repository root, its output written (or appended) to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab" if append else "wb") as log:
+        return subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def start_service(model: Path, port: int, log_path: Path, *, python: str = sys.executable,
+                  **env: str) -> subprocess.Popen[bytes]:
+    """`python -m service` on loopback `port` serving `model`; `env` overrides the environment."""
+    return launch([python, "-m", "service"], service_env(model, port, **env), log_path)
 
 
 class ServerProcess:
@@ -33,12 +60,9 @@ class ServerProcess:
         self.started = 0.0
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(self.argv, env=self.env, cwd=REPO_ROOT, stdout=log,
-                                        stderr=subprocess.STDOUT)
-        log.close()
+        # Appended: restarts (cold starts) keep one log, read back for their timings.
+        self.process = launch(self.argv, self.env, self.log_path, append=True)
 
     async def wait_for(self, path: str = "/readyz", timeout: float = 180.0) -> float:
         """Seconds from process start to the first 200 from GET `path` (polled every 5 ms)."""
@@ -47,8 +71,12 @@ class ServerProcess:
         while time.perf_counter() < deadline:
             self._check_alive()
             with contextlib.suppress(OSError, asyncio.IncompleteReadError, TimeoutError):
-                if (await fetch(HOST, self.port, request, timeout=2.0)).status == 200:
+                response = await fetch(HOST, self.port, request, timeout=2.0)
+                if response.status == 200:
                     return time.perf_counter() - self.started
+                if b'"model_unavailable"' in response.body:  # it will never be ready
+                    raise RuntimeError(f"{self.name}: the model could not be loaded: "
+                                       f"{response.body.decode(errors='replace')}")
             await asyncio.sleep(0.005)
         raise TimeoutError(f"{self.name} did not answer 200 on {path} in {timeout} s; "
                            f"see {self.log_path}")
@@ -81,15 +109,20 @@ class ServerProcess:
         pid = self.process.pid
         return _cpu(Path(f"/proc/{pid}/stat")), _cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout` s; the exit status of a clean stop (None when
+        it had to be killed)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            return self.process.returncode
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            return None
 
     def _check_alive(self) -> None:
         assert self.process is not None
@@ -101,8 +134,7 @@ class ServerProcess:
 def service_process(python: str, model: Path, port: int, log_path: Path,
                     overrides: dict[str, str] | None = None) -> ServerProcess:
     """`python -m service` as deployed, on loopback, logging at INFO like production."""
-    env = {**os.environ, "MODEL_PATH": str(model), "PORT": str(port), "HOST": HOST,
-           **(overrides or {})}
+    env = service_env(model, port, **(overrides or {}))
     return ServerProcess("service", [python, "-m", "service"], env=env, port=port,
                          log_path=log_path)
 

@@ -1,0 +1,70 @@
+"""What the benchmark's programs share (`python -m loadtest.bench`, `loadtest.bench.memory`):
+where results go, the machine and the model under test, and the requests they send."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from loadtest.loadgen import multipart_request
+from loadtest.photos import Photo
+from loadtest.servers import HOST, REPO_ROOT
+
+RESULTS = REPO_ROOT / "loadtest" / "results"
+CACHE = RESULTS / "bench-cache"
+SHIPPED_MODEL = REPO_ROOT / "weights" / "penguin_classifier.pt"
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    from service.cpus import usable_cpu_count
+
+    cpu_model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())[1])
+    return {"cpu_model": cpu_model, "logical_cpus": os.cpu_count(),
+            "usable_cpus": usable_cpu_count(), "memory_gb": round(memory_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "torch": torch.__version__,
+            "load_before": load_average()}
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def model_under_test(explicit: Path | None, out: Path, standin: bool = False
+                     ) -> tuple[Path, str]:
+    """The shipped model when it is there, else a stand-in of the same architecture and size.
+
+    The shipped files are copied into the run's folder first: the whole run then measures one
+    model, even if training replaces weights/ meanwhile."""
+    if explicit:
+        return explicit.absolute(), "given"
+    if SHIPPED_MODEL.exists() and not standin:
+        import shutil
+
+        snapshot = out / "model" / SHIPPED_MODEL.name
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        for source in (SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".json")):
+            shutil.copy(source, snapshot.parent / source.name)
+        return snapshot, "shipped, weights/penguin_classifier.pt"
+    path = CACHE / "standin" / "penguin_classifier.pt"
+    if not path.exists():
+        print("exporting a stand-in MobileNetV3-small (weights/ has no model yet)", flush=True)
+        subprocess.run([sys.executable, "-m", "loadtest.bench.standin", str(path)], check=True,
+                       cwd=REPO_ROOT)
+    return path, "stand-in: untrained mobilenet_v3_small, 4 classes, same shape as shipped"
+
+
+def requests_for(photos: list[Photo], port: int, path: str) -> list[bytes]:
+    return [multipart_request(HOST, port, path, "file", photo.filename, photo.data)
+            for photo in photos]
