@@ -11,7 +11,7 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy
@@ -22,9 +22,18 @@ BOUNDARY = "bench-boundary-7d3f0c9a"
 def multipart_request(host: str, port: int, path: str, field_name: str, filename: str,
                       data: bytes, content_type: str = "image/jpeg") -> bytes:
     """A complete POST with one file in a multipart/form-data body, as bytes on the wire."""
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field_name}\"; "
-            f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
-    body += data + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return multipart_files_request(host, port, path, [(field_name, filename, data, content_type)])
+
+
+def multipart_files_request(host: str, port: int, path: str,
+                            files: Sequence[tuple[str, str, bytes, str]]) -> bytes:
+    """A complete POST with (field, filename, data, content type) files in a multipart body."""
+    body = b"".join(
+        (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field_name}\"; "
+         f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
+        + data + b"\r\n"
+        for field_name, filename, data, content_type in files)
+    body += f"--{BOUNDARY}--\r\n".encode()
     head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: penguin-bench\r\n"
             f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
@@ -177,7 +186,7 @@ async def closed_loop(host: str, port: int, requests: list[bytes], *, concurrenc
                     await asyncio.sleep(0.01)
                 else:
                     finished = time.perf_counter()
-                    code = "" if response.status == 200 else _error_code(response.body)
+                    code = "" if response.status == 200 else error_code(response.body)
                     sample = Sample(started, finished - started, response.status, code,
                                     response.headers.get("retry-after"))
                     if keep_bodies and response.status == 200:
@@ -202,7 +211,7 @@ async def closed_loop(host: str, port: int, requests: list[bytes], *, concurrenc
     return result
 
 
-def _error_code(body: bytes) -> str:
+def error_code(body: bytes) -> str:
     try:
         return str(json.loads(body)["error"]["code"])
     except (ValueError, KeyError, TypeError):

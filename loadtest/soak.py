@@ -15,8 +15,9 @@ cleanly on SIGTERM (exit status 0). The report (conditions, RSS over time, laten
 percentiles, error counts, verdict) is written to --out (loadtest/SOAK.md); the exit status is
 0 on PASS, 1 on FAIL.
 
-Self-contained: asyncio and httpx only, independent of Locust (loadtest/locustfile.py has its
-own soak scenario for a deployed service); this one runs where /proc of the server is visible.
+Independent of Locust (loadtest/locustfile.py has its own soak scenario for a deployed service):
+the server is started by loadtest/servers.py and loaded by loadtest/loadgen.py's client, like the
+benchmark's; this one runs where /proc of the server is visible.
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from loadtest.loadgen import percentile
+from loadtest.loadgen import (
+    Connection,
+    error_code,
+    multipart_files_request,
+    multipart_request,
+    percentile,
+)
 from loadtest.servers import HOST, free_port, service_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +53,7 @@ DEFAULT_PHOTOS = REPO_ROOT / "data" / "samples"
 SAMPLE_SECONDS = 5.0
 DELIBERATE_503 = {"overloaded", "queue_timeout"}
 BROKEN_UPLOAD = b"\xff\xd8\xff\xe0 this is not really a JPEG " * 40
+REQUEST_TIMEOUT = 60.0  # seconds a client waits for an answer before counting a failure
 
 
 @dataclass
@@ -97,35 +103,44 @@ def load_photos(folder: Path, limit: int = 200) -> list[bytes]:
     return [path.read_bytes() for path in paths[:limit]]
 
 
-async def client_loop(client: httpx.AsyncClient, photos: list[bytes], run: Run, started: float,
+def next_request(port: int, photos: list[bytes], rng: random.Random) -> tuple[str, bytes]:
+    """The mix: 3% broken uploads, 7% batches of four, the rest single photos."""
+    roll = rng.random()
+    if roll < 0.03:
+        return "broken", multipart_request(HOST, port, "/predict", "file", "broken.jpg",
+                                           BROKEN_UPLOAD)
+    if roll < 0.10:
+        files = [("files", f"{n}.jpg", rng.choice(photos), "image/jpeg") for n in range(4)]
+        return "batch", multipart_files_request(HOST, port, "/predict/batch", files)
+    return "predict", multipart_request(HOST, port, "/predict", "file", "photo.jpg",
+                                        rng.choice(photos))
+
+
+async def client_loop(port: int, photos: list[bytes], run: Run, started: float,
                       stop_at: float, rng: random.Random) -> None:
-    while time.monotonic() < stop_at:
-        roll = rng.random()
-        if roll < 0.03:
-            kind, request = "broken", {"files": {"file": ("broken.jpg", BROKEN_UPLOAD,
-                                                          "image/jpeg")}}
-            path = "/predict"
-        elif roll < 0.10:
-            kind, path = "batch", "/predict/batch"
-            request = {"files": [("files", (f"{n}.jpg", rng.choice(photos), "image/jpeg"))
-                                 for n in range(4)]}
-        else:
-            kind, path = "predict", "/predict"
-            request = {"files": {"file": ("photo.jpg", rng.choice(photos), "image/jpeg")}}
-        sent = time.monotonic()
-        try:
-            response = await client.post(path, **request)
-            code = None
-            if response.status_code >= 400:
-                with contextlib.suppress(ValueError, AttributeError):
-                    code = response.json()["error"]["code"]
-            status = response.status_code
-        except httpx.HTTPError as error:
-            status, code = 0, type(error).__name__
-            run.transport_errors[code] += 1
-        run.outcomes.append(Outcome(sent - started, kind, status, code, time.monotonic() - sent))
-        if status == 503:
-            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+    """One closed-loop client on its own keep-alive connection (loadtest/loadgen.py's)."""
+    connection = Connection(HOST, port)
+    try:
+        while time.monotonic() < stop_at:
+            kind, request = next_request(port, photos, rng)
+            sent = time.monotonic()
+            retry_after = 0.0
+            try:
+                response = await asyncio.wait_for(connection.exchange(request), REQUEST_TIMEOUT)
+            except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as error:
+                connection.close()  # reopened by the next request
+                status, code = 0, type(error).__name__
+                run.transport_errors[code] += 1
+            else:
+                status = response.status
+                code = error_code(response.body) if status >= 400 else None
+                if status == 503:
+                    retry_after = float(response.headers.get("retry-after", "1"))
+            run.outcomes.append(Outcome(sent - started, kind, status, code,
+                                        time.monotonic() - sent))
+            await asyncio.sleep(retry_after)
+    finally:
+        connection.close()
 
 
 async def sampler(pid: int, run: Run, started: float, stop_at: float) -> None:
@@ -136,16 +151,14 @@ async def sampler(pid: int, run: Run, started: float, stop_at: float) -> None:
         await asyncio.sleep(min(SAMPLE_SECONDS, max(0.0, stop_at - time.monotonic())))
 
 
-async def soak(base: str, pid: int, photos: list[bytes], minutes: float,
+async def soak(port: int, pid: int, photos: list[bytes], minutes: float,
                concurrency: int) -> Run:
     run = Run()
     started = time.monotonic()
     stop_at = started + minutes * 60
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        loops = [client_loop(client, photos, run, started, stop_at, random.Random(n))
-                 for n in range(concurrency)]
-        await asyncio.gather(sampler(pid, run, started, stop_at), *loops)
+    loops = [client_loop(port, photos, run, started, stop_at, random.Random(n))
+             for n in range(concurrency)]
+    await asyncio.gather(sampler(pid, run, started, stop_at), *loops)
     return run
 
 
@@ -283,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     photos = load_photos(args.photos)
     conditions = conditions_now(args, model)
     port = free_port()
-    base = f"http://{HOST}:{port}"
     threads = {"TORCH_THREADS": args.torch_threads} if args.torch_threads else None
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         log_path = Path(folder) / "server.log"
@@ -294,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             pid = server.process.pid
             print(f"soak: {args.minutes:g} min, {args.concurrency} clients, server pid {pid}",
                   flush=True)
-            run = asyncio.run(soak(base, pid, photos, args.minutes, args.concurrency))
+            run = asyncio.run(soak(port, pid, photos, args.minutes, args.concurrency))
             exit_code = server.stop(timeout=15)
         finally:
             server.stop()  # killed if it is still running (the load failed)
