@@ -23,9 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyinaturalist.constants import CC_LICENSES
-from pyinaturalist.converters import format_license
-from pyinaturalist.models import Observation
 from tqdm import tqdm
 
 from training.inat import catalogue
@@ -38,6 +35,7 @@ from training.inat.client import (
     Politeness,
 )
 from training.inat.ledger import PHOTO_PREFIX, Credit, Ledger, apply_audit, audit
+from training.inat.observations import LICENCES, Observation, Photo
 from training.inat.photos import (
     DEFAULT_MAX_BYTES,
     SPLITS,
@@ -61,7 +59,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="photos per class folder (no_penguin shares them among its sources)")
     parser.add_argument("--licences", type=parse_licences, default=parse_licences(DEFAULT_LICENCES),
                         help="comma-separated allow-list of photo licences; anything else is "
-                             f"never downloaded (choices: {', '.join(CC_LICENSES).lower()})")
+                             f"never downloaded (choices: {', '.join(LICENCES)})")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="share of photographers whose photos go to val/")
     parser.add_argument("--test-fraction", type=float, default=0.1,
@@ -79,7 +77,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "counts; download and write nothing")
     polite = parser.add_argument_group("politeness (defaults: iNaturalist's documented limits)")
     polite.add_argument("--requests-per-minute", type=float, default=60.0,
-                        help="API and photo requests per minute, over all processes")
+                        help="API and photo requests per minute (each host counted apart)")
     polite.add_argument("--requests-per-day", type=float, default=10_000.0,
                         help="requests per day; the run stops when the budget is used up")
     polite.add_argument("--max-attempts", type=int, default=4,
@@ -91,22 +89,19 @@ def get_args_parser() -> argparse.ArgumentParser:
     polite.add_argument("--contact", default="",
                         help="an e-mail or URL added to the User-Agent, so iNaturalist can reach "
                              "you instead of blocking you")
-    polite.add_argument("--ratelimit-db", type=Path, default=None,
-                        help="rate-limit database (default: pyinaturalist's, shared by every "
-                             "process of this user)")
     polite.add_argument("--api-base", default=API_BASE,
                         help="iNaturalist API v1 address (the tests point it at a local server)")
     return parser
 
 
 def parse_licences(text: str) -> frozenset[str]:
-    """'cc0,cc-by' -> {'CC0', 'CC-BY'}, pyinaturalist's spelling; unknown codes are an error."""
-    licences = frozenset(format_license(code.strip()) for code in text.split(",") if code.strip())
-    unknown = sorted(licences - set(CC_LICENSES))
+    """'CC0, cc-by' -> {'cc0', 'cc-by'}, the API's spelling; unknown codes are an error."""
+    licences = frozenset(code.strip().lower() for code in text.split(",") if code.strip())
+    unknown = sorted(licences - set(LICENCES))
     if unknown or not licences:
         raise argparse.ArgumentTypeError(
             f"unknown licence {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(CC_LICENSES).lower()}"
+            f"choose from {', '.join(LICENCES)}"
         )
     return licences
 
@@ -181,11 +176,13 @@ class PhotoFetcher:
         if done >= quota:
             return
         observations = self.client.observations(
-            taxon_ids=[taxon_ids[name] for name in source.taxa],
-            without_ids=[taxon_ids[name] for name in source.without],
-            licences=sorted(self.options.licences),
-            bounding_box=dict(source.bounding_box),
             page_size=self.options.page_size,
+            taxon_id=[taxon_ids[name] for name in source.taxa],
+            without_taxon_id=[taxon_ids[name] for name in source.without] or None,
+            quality_grade="research",
+            photos=True,
+            photo_license=sorted(self.options.licences),
+            **dict(source.bounding_box),
         )
         for observation in observations:
             if observation.uri in self.ledger:
@@ -202,14 +199,14 @@ class PhotoFetcher:
         photo = allowed_photo(observation, self.options.licences)
         if photo is None:
             return self._skip("licence not allowed")
-        if self._observer_is_full(source.label, observation.user.id):
+        if self._observer_is_full(source.label, observation.observer_id):
             return self._skip("photographer's quota full")
-        split = split_for(observation.user.id, self.options.fractions)
+        split = split_for(observation.observer_id, self.options.fractions)
         url = medium_url(photo)
         stem = f"{split}/{source.label}/{PHOTO_PREFIX}{observation.id}"
         if self.options.dry_run:
-            self.summary.planned.append((f"{stem}.{photo.ext}", url, photo.license_code))
-            self.planned_per_observer[source.label, observation.user.id] += 1
+            self.summary.planned.append((stem + photo.extension, url, photo.licence))
+            self.planned_per_observer[source.label, observation.observer_id] += 1
             return True
         try:
             checked = check_photo(self.client.photo_bytes(url), max_bytes=self.options.max_bytes)
@@ -234,21 +231,20 @@ class PhotoFetcher:
         return taken + self.planned_per_observer[label, observer_id] >= cap
 
 
-def _credit(relative: str, source: catalogue.Source, observation: Observation, photo,
+def _credit(relative: str, source: catalogue.Source, observation: Observation, photo: Photo,
             url: str, sha256: str) -> Credit:
-    observed = observation.observed_on
     return Credit(
         file=relative,
-        species=observation.taxon.name if observation.taxon else "",
+        species=observation.taxon_name,
         observation_url=observation.uri,
-        photographer=observation.user.login,
-        licence=photo.license_code,
-        date=observed.date().isoformat() if observed else "",
-        place=observation.place_guess or "",
+        photographer=observation.observer_login,
+        licence=photo.licence or "",
+        date=observation.observed_on,
+        place=observation.place,
         sha256=sha256,
         photo_url=url,
-        attribution=photo.attribution or "",
-        observer_id=observation.user.id,
+        attribution=photo.attribution,
+        observer_id=observation.observer_id,
         source=source.name,
     )
 
@@ -289,7 +285,6 @@ def format_summary(ledger: Ledger, summary: Summary, options: FetchOptions) -> s
 def build_client(args: argparse.Namespace, wait: Callable[[float], None] = time.sleep
                  ) -> InatClient:
     politeness = Politeness(
-        per_second=max(1.0, args.requests_per_minute / 60),
         per_minute=args.requests_per_minute,
         per_day=args.requests_per_day,
         attempts=args.max_attempts,
@@ -298,7 +293,7 @@ def build_client(args: argparse.Namespace, wait: Callable[[float], None] = time.
     )
     user_agent = f"{USER_AGENT} {args.contact}".strip()
     return InatClient(api_base=args.api_base, politeness=politeness, user_agent=user_agent,
-                      ratelimit_db=args.ratelimit_db, wait=wait)
+                      wait=wait)
 
 
 def main(argv: list[str] | None = None, *, wait: Callable[[float], None] = time.sleep) -> int:

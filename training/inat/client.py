@@ -1,17 +1,16 @@
 """The iNaturalist API v1, asked politely.
 
-pyinaturalist's `ClientSession` keeps the request rate under the limits iNaturalist documents
-(its "API Recommended Practices": about 60 requests a minute and 10,000 a day; media downloads
-well under 5 GB an hour), in a rate-limit database shared by every process on the machine, and
-sends a User-Agent that names this project. Its `IDRangePaginator` pages by observation id, the
-way the API asks large result sets to be read. What it does not do for us is honour a 429's
-Retry-After, so the retries are ours: one bounded policy for the API and the photo server alike
-(the session's own urllib3 retries are switched off, so the two never multiply).
+iNaturalist's "API Recommended Practices" ask for about 60 requests a minute and at most
+10,000 a day, and media downloads well under 5 GB an hour; `requests-ratelimiter` keeps every
+request of this process (API and photo server, each host counted on its own) under those
+rates. A 429 or 503 is answered by waiting exactly as long as its Retry-After says; other
+transient failures back off exponentially, a bounded number of times, and then the run stops
+(a later run resumes). The User-Agent names the project.
 
-pyinaturalist 0.21 has no setting for the API's address (its endpoint functions format the
-module constant `API_V1` into each URL), so this module builds the two URLs it needs from
-`api_base` and hands them to pyinaturalist's session and paginator: the tests point it at a
-local stand-in, and nothing here can reach the real API from a test.
+Why not the `pyinaturalist` client: its latest release (0.21.1) needs requests-ratelimiter
+< 0.9 and so pyrate-limiter 2, while the dev extra's schemathesis needs pyrate-limiter 4; the
+two cannot be installed together. The two endpoints, the id-based paging and the photo URL
+sizes it would have provided are a few lines each here.
 """
 
 from __future__ import annotations
@@ -22,22 +21,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import requests
-from pyinaturalist.constants import API_V1
-from pyinaturalist.models import Observation
-from pyinaturalist.paginator import IDRangePaginator
-from pyinaturalist.session import ClientSession
-from requests.adapters import HTTPAdapter
-from requests_ratelimiter import BucketFullException
+from requests.utils import default_user_agent
+from requests_ratelimiter import LimiterSession
 
-API_BASE = API_V1
+from training.inat.observations import Observation
+
+API_BASE = "https://api.inaturalist.org/v1"
 USER_AGENT = "penguin-classifier-fetch-photos/1.0 (training/fetch_photos.py)"
 # Statuses worth asking again: the server is overloaded, restarting, or asks us to slow down.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 TRANSIENT_ERRORS = (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError)
+MAX_PAGE_SIZE = 200  # the API's maximum per_page
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +43,12 @@ log = logging.getLogger(__name__)
 class Politeness:
     """How fast and how stubbornly to ask. The defaults are iNaturalist's documented limits."""
 
-    per_second: float = 1.0
     per_minute: float = 60.0
     per_day: float = 10_000.0
     attempts: int = 4  # tries per request, the first included
     backoff_seconds: float = 2.0  # waits 2, 4, 8 s between tries of a transient failure
     max_retry_after: float = 900.0  # a longer Retry-After stops the run instead of waiting
-    timeout_seconds: int = 30
+    timeout_seconds: float = 30.0
 
 
 class FetchInterrupted(Exception):
@@ -77,6 +73,13 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def query_value(value: object) -> str:
+    """The API's spelling of a parameter: lists comma-separated, booleans in lower case."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 class InatClient:
     """Taxa, observations and photo bytes, through one rate-limited session."""
 
@@ -86,42 +89,47 @@ class InatClient:
         api_base: str = API_BASE,
         politeness: Politeness = Politeness(),
         user_agent: str = USER_AGENT,
-        ratelimit_db: Path | None = None,
         wait: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_base = api_base.rstrip("/")
         self.politeness = politeness
         self.wait = wait  # the tests record the waits instead of sleeping through them
-        self.session = _polite_session(politeness, user_agent, ratelimit_db)
+        self.session = LimiterSession(
+            per_second=max(1.0, politeness.per_minute / 60),
+            per_minute=politeness.per_minute,
+            per_day=politeness.per_day,
+            # Over a minute's wait means the daily budget is spent: that stops the run.
+            max_delay=90,
+            # A 429 is answered by its Retry-After below, not by the limiter guessing.
+            limit_statuses=(),
+        )
+        self.session.headers["User-Agent"] = f"{user_agent} {default_user_agent()}"
 
     def get(self, url: str, *, accept: str = "application/json", **params) -> requests.Response:
         """GET with bounded retries: a transient failure backs off exponentially, a 429 or 503
         waits exactly as long as its Retry-After says."""
+        query = {key: query_value(value) for key, value in params.items() if value is not None}
         attempts = self.politeness.attempts
         for attempt in range(1, attempts + 1):
             try:
-                response = self.session.request(
-                    "GET", url, headers={"Accept": accept}, raise_for_status=False, **params
-                )
-            except BucketFullException as error:
-                raise FetchInterrupted(
-                    f"the request budget (per day: {self.politeness.per_day:.0f}) is used up"
-                ) from error
+                response = self.session.get(url, params=query, headers={"Accept": accept},
+                                            timeout=self.politeness.timeout_seconds)
             except TRANSIENT_ERRORS as error:
                 failure, delay = f"{type(error).__name__}: {error}", self._backoff(attempt)
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return response
                 failure = f"HTTP {response.status_code}"
-                delay = self._server_delay(response, url) or self._backoff(attempt)
+                asked = self._server_delay(response, url)
+                delay = self._backoff(attempt) if asked is None else asked
             if attempt < attempts:
                 log.warning("%s from %s; trying again in %.1f s", failure, url, delay)
                 self.wait(delay)
         raise FetchInterrupted(f"{url}: {failure} after {attempts} attempts")
 
     def get_json(self, url: str, **params) -> dict:
-        """An API answer as JSON; an error status other than a transient one is a bug (ours or
-        the API's), so it stops the run with the server's message."""
+        """An API answer as JSON; an error status other than a transient one stops the run
+        with the server's message."""
         response = self.get(url, **params)
         if not response.ok:
             raise FetchInterrupted(f"{response.url}: HTTP {response.status_code}: "
@@ -140,24 +148,19 @@ class InatClient:
         raise LookupError(f"iNaturalist has no taxon named {scientific_name!r} "
                           f"(the search offered {offered})")
 
-    def observations(
-        self,
-        *,
-        taxon_ids: list[int],
-        without_ids: list[int],
-        licences: list[str],
-        bounding_box: dict[str, float],
-        page_size: int,
-    ) -> Iterator[Observation]:
-        """Research-grade observations with a photo under one of `licences`, newest first,
-        fetched a page at a time as the caller reads them."""
-        paginator = IDRangePaginator(
-            self.get_json, Observation, f"{self.api_base}/observations",
-            per_page=page_size, order="desc",
-            taxon_id=taxon_ids, without_taxon_id=without_ids or None,
-            quality_grade="research", photos=True, photo_license=licences, **bounding_box,
-        )
-        return iter(paginator)
+    def observations(self, *, page_size: int = MAX_PAGE_SIZE, **filters) -> Iterator[Observation]:
+        """Observations matching `filters` (API parameters), newest first, a page at a time as
+        the caller reads them. Pages go by `id_below`, not `page`: the API refuses deep page
+        numbers on large result sets and asks for id ranges instead."""
+        id_below = None
+        while True:
+            page = self.get_json(f"{self.api_base}/observations", **filters, per_page=page_size,
+                                 order_by="id", order="desc", id_below=id_below)
+            results = page["results"]
+            yield from (Observation.from_json(result) for result in results)
+            if len(results) < page_size:
+                return
+            id_below = results[-1]["id"]
 
     def photo_bytes(self, url: str) -> bytes:
         """The bytes of one photo file."""
@@ -177,25 +180,3 @@ class InatClient:
                 f"--max-retry-after {self.politeness.max_retry_after:.0f} s)"
             )
         return delay
-
-
-def _polite_session(politeness: Politeness, user_agent: str,
-                    ratelimit_db: Path | None) -> ClientSession:
-    options = {"ratelimit_path": str(ratelimit_db)} if ratelimit_db else {}
-    session = ClientSession(
-        per_second=politeness.per_second,
-        per_minute=politeness.per_minute,
-        per_day=politeness.per_day,
-        timeout=politeness.timeout_seconds,
-        user_agent=user_agent,
-        # The response cache would keep every photo a second time; a resumed run re-reads only
-        # the few pages it needs, so it is switched off (and kept in memory, not on disk).
-        use_memory=True,
-        # A 429 is answered by its Retry-After in InatClient.get, not by the limiter guessing.
-        limit_statuses=(),
-        **options,
-    )
-    session.settings.disabled = True
-    for scheme in ("http://", "https://"):
-        session.mount(scheme, HTTPAdapter(max_retries=0))
-    return session

@@ -13,11 +13,11 @@ import io
 from dataclasses import dataclass
 
 from PIL import Image
-from pyinaturalist.models import Observation, Photo
 
 # The project's decoder, so a photo kept for training is one the service would accept. The
 # only import from service/ in the fetcher.
 from service.preprocessing import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from training.inat.observations import Observation, Photo
 
 SPLITS = ("train", "val", "test")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # the service's default upload limit (MAX_UPLOAD_BYTES)
@@ -45,13 +45,13 @@ def allowed_photo(observation: Observation, licences: frozenset[str]) -> Photo |
     """The observation's first photo under an allowed licence. Photos of one observation can
     carry different licences, and the API's licence filter matches an observation when any
     one of them is allowed, so the first photo is not necessarily a usable one."""
-    return next((photo for photo in observation.photos if photo.license_code in licences), None)
+    return next((photo for photo in observation.photos if photo.licence in licences), None)
 
 
 def medium_url(photo: Photo) -> str:
     """The medium size (500 px on the long side): enough for a 224 px model, a tenth of the
     original's bytes."""
-    return photo.medium_url or photo.url
+    return photo.sized("medium")
 
 
 class PhotoRejected(Exception):
