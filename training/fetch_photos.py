@@ -137,8 +137,7 @@ class PhotoFetcher:
         self.options = options
         self.ledger = Ledger.read(options.out)
         self.summary = Summary()
-        # Dry runs record nothing in the ledger; their plan counts towards the caps instead.
-        self.planned_per_observer: Counter = Counter()
+        self.per_observer: Counter = Counter()  # (class, observer id) -> photos kept or planned
 
     def run(self) -> Summary:
         self._check_earlier_runs()
@@ -163,6 +162,7 @@ class PhotoFetcher:
         if not self.options.dry_run:
             apply_audit(self.ledger, result)
         self.summary.kept = len(result.intact)
+        self.per_observer.update((c.label, c.observer_id) for c in result.intact)
 
     def _make_folders(self) -> None:
         """Every split gets every class folder, so training sees the same classes in each."""
@@ -199,14 +199,15 @@ class PhotoFetcher:
         photo = allowed_photo(observation, self.options.licences)
         if photo is None:
             return self._skip("licence not allowed")
-        if self._observer_is_full(source.label, observation.observer_id):
+        cap = self.options.max_per_observer
+        if cap and self.per_observer[source.label, observation.observer_id] >= cap:
             return self._skip("photographer's quota full")
         split = split_for(observation.observer_id, self.options.fractions)
         url = medium_url(photo)
         stem = f"{split}/{source.label}/{PHOTO_PREFIX}{observation.id}"
         if self.options.dry_run:
             self.summary.planned.append((stem + photo.extension, url, photo.licence))
-            self.planned_per_observer[source.label, observation.observer_id] += 1
+            self.per_observer[source.label, observation.observer_id] += 1
             return True
         try:
             checked = check_photo(self.client.photo_bytes(url), max_bytes=self.options.max_bytes)
@@ -216,19 +217,12 @@ class PhotoFetcher:
         _write_atomically(self.options.out / relative, checked.data)
         self.ledger.append(_credit(relative, source, observation, photo, url, checked.sha256))
         self.summary.saved += 1
+        self.per_observer[source.label, observation.observer_id] += 1
         return True
 
     def _skip(self, reason: str) -> bool:
         self.summary.skipped[reason] += 1
         return False
-
-    def _observer_is_full(self, label: str, observer_id: int) -> bool:
-        cap = self.options.max_per_observer
-        if not cap:
-            return False
-        taken = sum(credit.label == label and credit.observer_id == observer_id
-                    for credit in self.ledger.credits.values())
-        return taken + self.planned_per_observer[label, observer_id] >= cap
 
 
 def _credit(relative: str, source: catalogue.Source, observation: Observation, photo: Photo,

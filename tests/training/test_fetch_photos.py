@@ -234,3 +234,26 @@ def test_retry_after_is_read_as_seconds_or_as_an_http_date():
     assert retry_after_seconds("7", now=now) == 7.0
     assert retry_after_seconds("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
     assert retry_after_seconds(None, now=now) is None
+
+
+def test_a_narrower_allow_list_or_an_unrecorded_photo_is_removed_on_the_next_run(
+        standin, tmp_path, waits):
+    out = tmp_path / "inat"
+    assert fetch(standin, out, waits) == 0
+    assert {row["licence"] for row in attribution(out)} > {"cc0"}
+    stray = out / "train" / "Adelie" / "inat-424242.jpg"  # a photo with no ATTRIBUTION.csv row
+    stray.write_bytes((out / attribution(out)[0]["file"]).read_bytes())
+
+    assert fetch(standin, out, waits, "--licences", "cc0") == 0
+    rows = attribution(out)
+    assert rows and {row["licence"] for row in rows} == {"cc0"}
+    assert photo_files(out) == {row["file"] for row in rows}
+
+
+def test_one_photographer_fills_at_most_their_share_of_a_class(standin, tmp_path, waits):
+    standin.sightings += [Sighting(1500 + i, "Pygoscelis adeliae", 150) for i in range(6)]
+    out = tmp_path / "inat"
+    assert fetch(standin, out, waits, "--max-per-observer", "2") == 0
+    adelie = [row for row in attribution(out) if row["file"].split("/")[1] == "Adelie"]
+    assert len(adelie) == PER_CLASS
+    assert sum(row["photographer"] == "observer150" for row in adelie) == 2
