@@ -28,6 +28,7 @@ from tqdm import tqdm
 from training.inat import catalogue
 from training.inat.client import (
     API_BASE,
+    MAX_PAGE_SIZE,
     USER_AGENT,
     FetchInterrupted,
     InatClient,
@@ -68,7 +69,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="changes which photographers land in which split")
     parser.add_argument("--max-per-observer", type=int, default=25,
                         help="most photos of one class from one photographer (0: no limit)")
-    parser.add_argument("--page-size", type=int, default=200,
+    parser.add_argument("--page-size", type=int, default=MAX_PAGE_SIZE,
                         help="observations per API request (the API's maximum is 200)")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
                         help="largest photo file to keep")
@@ -291,7 +292,13 @@ def build_client(args: argparse.Namespace, wait: Callable[[float], None] = time.
 
 
 def main(argv: list[str] | None = None, *, wait: Callable[[float], None] = time.sleep) -> int:
-    args = get_args_parser().parse_args(argv)
+    parser = get_args_parser()
+    args = parser.parse_args(argv)
+    if not (min(args.val_fraction, args.test_fraction) >= 0
+            and args.val_fraction + args.test_fraction < 1):
+        parser.error("--val-fraction and --test-fraction must be >= 0 and leave some for train")
+    if args.per_class < 1 or not 1 <= args.page_size <= MAX_PAGE_SIZE:
+        parser.error(f"--per-class must be at least 1 and --page-size 1 to {MAX_PAGE_SIZE}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     options = FetchOptions(
         out=args.out, per_class=args.per_class, licences=args.licences,

@@ -227,6 +227,15 @@ def test_an_unknown_licence_is_refused_with_the_choices(tmp_path, capsys):
     assert "unknown licence public-domain; choose from cc0, cc-by," in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("options", [["--val-fraction", "0.5", "--test-fraction", "0.5"],
+                                     ["--page-size", "500"], ["--per-class", "0"]])
+def test_impossible_options_are_refused_before_any_request(tmp_path, options, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--out", str(tmp_path / "inat"), "--api-base", "http://127.0.0.1:9/v1", *options])
+    assert stopped.value.code == 2 and "must be" in capsys.readouterr().err
+    assert not (tmp_path / "inat").exists()
+
+
 def test_retry_after_is_read_as_seconds_or_as_an_http_date():
     from datetime import UTC, datetime
 
