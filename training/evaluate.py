@@ -53,11 +53,14 @@ def summarize(
     folders: list[str],
     metadata: ModelMetadata,
     records: list[dict | None] | None = None,
+    paths: list[Path] | None = None,
 ) -> dict:
     """Accuracy, per-class precision and recall, rejection rates, confusion and calibration;
-    with the renderer's `records` of each photo, accuracy by scene condition too."""
+    with the renderer's `records` of each photo, accuracy by scene condition too; with the
+    photos' `paths`, every photo's answer (what `training.compare` pairs between two models)."""
     expected = expected_labels(folders, metadata)
-    answers = [p.species for p in interpret(logits, metadata)]
+    predictions = interpret(logits, metadata)
+    answers = [p.species for p in predictions]
     truth = [expected[t] for t in folder_targets.tolist()]
     reject = metadata.rejection.label
     penguin = [i for i, t in enumerate(truth) if t != reject]
@@ -74,6 +77,12 @@ def summarize(
     metrics.update(_calibration(logits, truth, metadata))
     if records is not None:
         metrics["by_condition"] = accuracy_by_condition(answers, truth, records, reject)
+    if paths is not None:
+        metrics["photos"] = [
+            {"photo": f"{path.parent.name}/{path.name}", "expected": expected_answer,
+             "answer": prediction.species, "confidence": round(prediction.confidence, 4)}
+            for path, expected_answer, prediction in zip(paths, truth, predictions, strict=True)
+        ]
     return metrics
 
 
@@ -125,7 +134,9 @@ def evaluate_folder(
     logits = model_logits(classifier.module, images.pixels, classifier.metadata.preprocessing)
     manifest = read_manifest(dataset_root) if dataset_root else {}
     records = [manifest.get(path.resolve()) for path in images.paths] if manifest else None
-    metrics = summarize(logits, images.targets, images.classes, classifier.metadata, records)
+    metrics = summarize(
+        logits, images.targets, images.classes, classifier.metadata, records, images.paths
+    )
     return metrics, images
 
 

@@ -96,6 +96,17 @@ def robustness_table(robustness: dict) -> str:
     return "\n".join(lines)
 
 
+# The training choices that make a recipe, in the order a reader needs them.
+RECIPE_KEYS = (
+    "architecture", "pretrained", "input_size", "train_from", "backbone_lr_scale", "lr",
+    "batch_norm_stats", "augment", "label_smoothing", "epochs", "seed",
+)
+
+
+def _bullets(items: dict) -> str:
+    return "\n".join(f"- {key.replace('_', ' ')}: {value}" for key, value in items.items())
+
+
 def render_card(
     metadata: ModelMetadata,
     template: str,
@@ -122,6 +133,8 @@ def render_card(
         command=training.get("command", "n/a"),
         wall_time=training.get("wall_time_min", "n/a"),
         images=", ".join(f"{k} {v}" for k, v in training.get("images", {}).items()),
+        provenance=_bullets(training.get("provenance", {"weights": "not recorded"})),
+        recipe=_bullets({key: training[key] for key in RECIPE_KEYS if key in training}),
         metrics="\n\n".join(sections),
     )
 

