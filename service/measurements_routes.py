@@ -294,7 +294,8 @@ async def classify_measurements_page(request: Request, model: MeasurementsModelD
         outcome = await asyncio.to_thread(answer, model, record)
     except RecordRejected as rejected:
         note_for_log(request.scope, error_code=rejected.code)
-        page = pages.error(422, rejected.message, heading="Those measurements cannot be used")
+        page = pages.error(422, rejected.message, heading="Those measurements cannot be used",
+                           measurements_open=True)
         return html_page(page, 422)
     note_for_log(request.scope, measurement_predictions=[outcome.prediction.species])
     given = {_display_name(name, model): str(record[name]).removesuffix(".0")

@@ -83,17 +83,21 @@ class PageRenderer:
             bars="".join(self._bar(label, p, is_answer=label == prediction.species)
                          for label, p in prediction.probabilities.items()),
         )
-        return self._page(f"{headline} – {TITLE}", result=fragment)
+        return self._page(f"{headline} – {TITLE}", result=fragment, measurements_open=True)
 
-    def error(self, status: int, message: str, heading: str | None = None) -> str:
+    def error(self, status: int, message: str, heading: str | None = None, *,
+              measurements_open: bool = False) -> str:
         heading = heading or ERROR_HEADINGS.get(status, "That did not work")
         fragment = self.templates["error"].substitute(
             heading=html.escape(heading), message=html.escape(message))
-        return self._page(f"{heading} – {TITLE}", result=fragment)
+        return self._page(f"{heading} – {TITLE}", result=fragment,
+                          measurements_open=measurements_open)
 
-    def _page(self, title: str, *, result: str) -> str:
+    def _page(self, title: str, *, result: str, measurements_open: bool = False) -> str:
+        """`measurements_open`: the measurements form is unfolded, ready for the next bird."""
         return self.templates["page"].substitute(
             title=html.escape(title),
+            measurements_open=" open" if measurements_open else "",
             max_bytes=self.max_upload_bytes,
             # "10 MiB" must not wrap between the number and its unit.
             max_size=describe_limit(self.max_upload_bytes).replace(" ", "\u00a0"),

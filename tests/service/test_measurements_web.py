@@ -17,6 +17,8 @@ def test_the_page_has_a_measurements_form_that_needs_no_script(client):
     required = {tag["name"] for tag in page.find("input") if "required" in tag}
     assert {"bill_length_mm", "bill_depth_mm", "flipper_length_mm"} <= required
     assert "I have measurements" in page.text
+    (folded,) = page.find("details", id="measurements")
+    assert "open" not in folded, "the photo form comes first; the measurements unfold"
 
 
 def test_posting_measurements_renders_the_answer_like_a_photos(client):
@@ -30,6 +32,7 @@ def test_posting_measurements_renders_the_answer_like_a_photos(client):
         "Adelie", "Chinstrap", "Gentoo"]
     assert "Flipper length (mm)" in page.text and "210" in page.text
     assert page.find("form", id="measurements-form"), "the form is there for the next bird"
+    assert "open" in page.find("details", id="measurements")[0], "and unfolded"
 
 
 def test_blank_optional_fields_are_left_out_and_the_page_says_so(client):
