@@ -53,8 +53,11 @@ def model_info(host: str) -> dict[str, Any]:
             info = json.load(answer)
     except (urllib.error.URLError, OSError, ValueError) as error:
         return {"error": str(error)}
-    return {key: info.get(key) for key in ("version", "architecture", "input_size", "sha256",
-                                            "created_at")}
+    described = {key: info.get(key) for key in ("version", "architecture", "input_size",
+                                                 "sha256", "created_at")}
+    measurements = info.get("measurements") or {}
+    described["measurements_version"] = measurements.get("version")
+    return described
 
 
 def machine() -> dict[str, Any]:

@@ -40,7 +40,7 @@ def classify_csv_files(paths: list[Path], model_path: Path, fmt: str, stream: Te
     for path in paths:
         try:
             rows = read_csv_rows(path.read_text(encoding="utf-8-sig"), model, MAX_ROWS_PER_FILE)
-        except (OSError, UnicodeDecodeError, RecordRejected) as error:
+        except (OSError, UnicodeDecodeError, RecordRejected, csv.Error) as error:
             print(f"{program}: cannot read {path}: {error}", file=sys.stderr)
             return 2
         for row, outcome in enumerate(answer_each(model, rows), start=1):

@@ -93,9 +93,12 @@ def _check_number(value: object, feature: NumberFeature, problems: list[Problem]
         problems.append(Problem(feature.name, f"must be a number in {feature.unit}, got "
                                               f"{_described(value)}"))
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        number = math.inf
     if not math.isfinite(number):
-        problems.append(Problem(feature.name, f"must be a finite number, got {value}"))
+        problems.append(Problem(feature.name, f"must be a finite number, got {_shown(value)}"))
         return None
     if number <= 0:
         problems.append(Problem(feature.name, f"must be greater than 0, got {_number(number)}"))
@@ -130,7 +133,8 @@ def read_csv_rows(text: str, model: MeasurementsModel, max_rows: int) -> list[di
 
     A cell that is not a number stays a string, so `check_record` refuses it with its field
     name. Refuses the whole file (RecordRejected) when it has no rows, too many, or lacks a
-    required column: every row would fail the same way.
+    required column: every row would fail the same way. A file the csv module cannot parse (a
+    cell over its 128 KiB field limit) raises `csv.Error`.
     """
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in reader.fieldnames or []]
@@ -196,6 +200,13 @@ def _described(value: object) -> str:
     if isinstance(value, Mapping):
         return "an object"
     return type(value).__name__
+
+
+def _shown(value: int | float) -> str:
+    """A refused number as the client wrote it, or its size when it is enormous."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of about {int(value.bit_length() * math.log10(2))} digits"
+    return str(value)
 
 
 def _number(value: float) -> str:

@@ -9,6 +9,7 @@ must not stall the event loop that serves every other request.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 from typing import Annotated, Any
 
@@ -215,6 +216,9 @@ def answer_csv(data: bytes, model: MeasurementsModel, max_rows: int) -> Measurem
         rows = read_csv_rows(text, model, max_rows)
     except RecordRejected as rejected:
         raise rejection_error(rejected) from rejected
+    except csv.Error as error:
+        raise ApiError(400, "malformed_request",
+                       f"The CSV file could not be read: {error}.") from error
     return answer_batch(rows, model, max_rows)
 
 

@@ -113,6 +113,15 @@ def test_non_finite_numbers_get_422(client, literal):
     assert "flipper_length_mm: must be a finite number" in error["message"]
 
 
+def test_an_integer_too_large_for_a_float_gets_422(client):
+    text = '{"bill_length_mm": 45.1, "bill_depth_mm": 14.5, "flipper_length_mm": 1%s}' % (
+        "0" * 400)
+    response = client.post(URL, content=text, headers={"Content-Type": "application/json"})
+    error = error_of(response)
+    assert "flipper_length_mm: must be a finite number, got an integer of about 400 digits" in (
+        error["message"])
+
+
 def test_every_problem_of_a_record_is_reported_at_once(client):
     error = error_of(post(client, {"bill_length_mm": -1, "flipper_length_mm": "long",
                                    "island": "Mars"}))
@@ -203,6 +212,14 @@ def test_a_raw_csv_body_and_a_byte_order_mark_are_accepted(client):
 def test_a_csv_that_no_row_can_use_gets_422(client, csv, code, text):
     error = error_of(client.post(URL, files={"file": ("birds.csv", csv.encode(), "text/csv")}))
     assert error["code"] == code and text in error["message"]
+
+
+def test_a_csv_the_parser_cannot_read_is_400(client):
+    body = b"bill_length_mm,bill_depth_mm,flipper_length_mm\n45.1,14.5," + b"9" * 200_000
+    response = client.post(URL, files={"file": ("birds.csv", body, "text/csv")})
+    error = error_of(response, 400)
+    assert error["code"] == "malformed_request" and "field larger than field limit" in (
+        error["message"])
 
 
 def test_a_form_without_the_file_or_with_bad_text_is_refused(client):
