@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from service.dependencies import PagesDep, SettingsDep
 from service.errors import ApiError, ErrorDetail, error_responses
-from service.measurements_model import MeasurementsModel
+from service.measurements_model import MeasurementsModel, NumberFeature
 from service.measurements_records import RecordRejected, check_list_size, read_csv_rows
 from service.measurements_state import Answer, MeasurementsState, answer, answer_each
 from service.request_context import note_for_log
@@ -68,7 +68,8 @@ class MeasurementResponse(MeasurementFields):
 
 
 class MeasurementRow(MeasurementFields):
-    row: int = Field(description="1 for the first record (the first CSV line after the header).")
+    row: int = Field(description="1 for the first record: the first list item, or the first "
+                                 "CSV line after the header (blank lines are skipped).")
 
 
 class MeasurementRowError(BaseModel):
@@ -322,6 +323,8 @@ def _form_value(value: object, name: str, model: MeasurementsModel) -> object:
 
 
 def _display_name(name: str, model: MeasurementsModel) -> str:
+    """'Flipper length (mm)': the feature's description and unit, as the page shows it."""
     feature = model.features()[name]
-    unit = f" ({feature.unit})" if hasattr(feature, "unit") and feature.unit != "year" else ""
+    has_unit = isinstance(feature, NumberFeature) and feature.unit != "year"
+    unit = f" ({feature.unit})" if has_unit else ""
     return f"{feature.description.rstrip('.')}{unit}"
