@@ -1,12 +1,18 @@
-"""penguin-classify: classify folders of photos offline and write CSV or JSON.
+"""penguin-classify: classify folders of photos, or CSV files of measurements, offline.
 
     penguin-classify photos/ more/*.jpg --recursive --format csv --output results.csv
+    penguin-classify birds.csv --output species.csv
 
 Uses the same verified model, the same preprocessing (from the model's metadata) and the same
 rejection rule as the HTTP service, so a researcher's spreadsheet agrees with the API; the model
 is found the way the service finds it (MODEL_PATH, through `Settings`). Files that cannot be
 classified are skipped with a warning and listed at the end; the exit code is 0 when at least
 one photo was classified, 1 when none was, 2 when the model or the configuration is unusable.
+
+CSV files of measurements get the same model file, checks and answers as POST
+/predict/measurements (service/model/measurements_records.py). A bad row is written with its
+error and does not stop the others; the exit code is 0 when at least one row was classified, 1
+when none was, 2 when the measurements model or a file is unusable.
 """
 
 from __future__ import annotations
@@ -29,12 +35,17 @@ from tqdm import tqdm
 from service.cpus import usable_cpu_count
 from service.model.classifier import Classifier, Prediction, load_classifier
 from service.model.errors import ApiError
+from service.model.measurements import MeasurementsModel, load_measurements_model
+from service.model.measurements_records import Answer, RecordRejected, answer_each, read_csv_rows
 from service.model.metadata import ModelIntegrityError, Preprocessing
 from service.model.preprocessing import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, bytes_to_input
 from service.settings import Settings
 
 PROGRAM = "penguin-classify"
 PROGRESS_FORMAT = "{bar:30} {n_fmt}/{total_fmt} photos [{elapsed}<{remaining}]"
+CSV_SUFFIX = ".csv"
+# One CSV file is read whole; far beyond any field season, small enough to refuse a wrong file.
+MAX_ROWS_PER_FILE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -49,16 +60,23 @@ class Skipped:
     reason: str
 
 
-def parse_args(argv: list[str] | None, default_model: Path) -> argparse.Namespace:
+def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
-        description="Classify every photo in the given files and folders with the penguin model.",
+        description="Classify every photo in the given files and folders with the penguin model, "
+        "or every row of the given CSV files of measurements with the measurements model.",
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                        help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files")
-    parser.add_argument("--model", type=Path, default=default_model,
+                        help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files; or "
+                             ".csv files of measurements (a header row with the API's field "
+                             "names), not both at once")
+    parser.add_argument("--model", type=Path, default=settings.model_path,
                         help="model file, with its .json beside it "
                              "(default: $MODEL_PATH, else the shipped weights)")
+    parser.add_argument("--measurements-model", type=Path,
+                        default=settings.measurements_model_path,
+                        help="measurements model file for .csv inputs (default: "
+                             "$MEASUREMENTS_MODEL_PATH, else the shipped one)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv",
                         help="output format (default: csv)")
     parser.add_argument("--output", type=Path, default=None,
@@ -76,7 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROGRAM}: invalid configuration in environment variables:\n{error}",
               file=sys.stderr)
         return 2
-    args = parse_args(argv, settings.model_path)
+    args = parse_args(argv, settings)
+    csv_files = [path for path in args.paths if is_measurements_csv(path)]
+    if csv_files:
+        if len(csv_files) != len(args.paths):
+            print(f"{PROGRAM}: give photos or .csv files of measurements, not both",
+                  file=sys.stderr)
+            return 2
+        with open_output(args.output) as stream:
+            return classify_csv_files(csv_files, args.measurements_model.absolute(),
+                                      args.format, stream)
     try:
         classifier = load_classifier(args.model.absolute())
     except ModelIntegrityError as error:
@@ -220,6 +247,77 @@ def report(classified: int, skipped: list[Skipped]) -> None:
     print(f"classified {classified} photo(s), skipped {len(skipped)}", file=sys.stderr)
     for item in skipped:
         print(f"  skipped {item.path}: {item.reason}", file=sys.stderr)
+
+
+# ---- CSV files of measurements --------------------------------------------------------------
+
+def is_measurements_csv(path: Path) -> bool:
+    return path.suffix.lower() == CSV_SUFFIX
+
+
+def classify_csv_files(paths: list[Path], model_path: Path, fmt: str, stream: TextIO) -> int:
+    """Answer every row of every file into `stream`; report to stderr; return the exit code."""
+    try:
+        model = load_measurements_model(model_path)
+    except ModelIntegrityError as error:
+        print(f"{PROGRAM}: cannot use the measurements model: {error}", file=sys.stderr)
+        return 2
+    records: list[dict] = []
+    for path in paths:
+        try:
+            rows = read_csv_rows(path.read_text(encoding="utf-8-sig"), model, MAX_ROWS_PER_FILE)
+        except RecordRejected as error:
+            print(f"{PROGRAM}: cannot read {path}: {error.detail}", file=sys.stderr)
+            return 2
+        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            print(f"{PROGRAM}: cannot read {path}: {error}", file=sys.stderr)
+            return 2
+        for row, outcome in enumerate(answer_each(model, rows), start=1):
+            records.append(_measurement_record(path, row, outcome))
+    write_measurement_records(records, model, fmt, stream)
+    classified = sum(1 for record in records if not record["error"])
+    print(f"classified {classified} bird(s), {len(records) - classified} row(s) with errors",
+          file=sys.stderr)
+    for record in records:
+        if record["error"]:
+            print(f"  {record['path']} row {record['row']}: {record['error']}", file=sys.stderr)
+    return 0 if classified else 1
+
+
+def _measurement_record(path: Path, row: int, outcome: Answer | RecordRejected) -> dict:
+    if isinstance(outcome, RecordRejected):
+        return {"path": str(path), "row": row, "species": None, "confidence": None,
+                "probabilities": None, "features_missing": [], "warnings": [],
+                "error": outcome.detail}
+    prediction = outcome.prediction
+    return {"path": str(path), "row": row, "species": prediction.species,
+            "confidence": round(prediction.confidence, 6),
+            "probabilities": {label: round(p, 6) for label, p in
+                              prediction.probabilities.items()},
+            "features_missing": prediction.features_missing, "warnings": outcome.warnings,
+            "error": None}
+
+
+def write_measurement_records(records: list[dict], model: MeasurementsModel, fmt: str,
+                              stream: TextIO) -> None:
+    """CSV: a row per bird, a probability column per species. JSON: a list of objects."""
+    if fmt == "json":
+        json.dump(records, stream, indent=2)
+        stream.write("\n")
+        return
+    writer = csv.writer(stream)
+    writer.writerow(["path", "row", "species", "confidence",
+                     *(f"probability_{label}" for label in model.labels),
+                     "features_missing", "warnings", "error"])
+    for record in records:
+        probabilities = record["probabilities"] or {}
+        confidence = record["confidence"]
+        writer.writerow([
+            record["path"], record["row"], record["species"] or "",
+            "" if confidence is None else f"{confidence:.6f}",
+            *(f"{probabilities[label]:.6f}" if probabilities else "" for label in model.labels),
+            " ".join(record["features_missing"]), "; ".join(record["warnings"]),
+            record["error"] or ""])
 
 
 if __name__ == "__main__":
