@@ -82,10 +82,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     # Dynamic micro-batching and overload protection (service/engine/inference.py and
     # batching.py). Defaults chosen with `make bench` (loadtest/BENCHMARK.md).
-    # MobileNetV2 (model 2.x) runs most images/s at batch 4 to 8 on 2 CPUs and slower beyond
-    # (its activations outgrow the caches): 8 keeps throughput and bounds a batch's latency.
+    # MobileNetV2 at 224 px (model 2.x) runs most images/s at batch 4 on 2 CPUs: 140 against 84
+    # at batch 1 and 72 at batch 32, whose activations outgrow the caches (loadtest/BENCHMARK.md).
     max_batch_size: int = Field(
-        8, gt=0, description="Most photos gathered into one forward pass."
+        4, gt=0, description="Most photos gathered into one forward pass."
     )
     max_batch_wait_ms: float = Field(
         2.0, ge=0, description="Longest a photo waits for others to join its batch, while "
