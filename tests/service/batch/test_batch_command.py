@@ -38,7 +38,11 @@ def test_folder_to_csv_skips_unreadable_files_and_reports_them(photo_folder, tin
     code = main([str(photo_folder), "--model", str(tiny_model_path), "--output", str(output)])
     assert code == 0
     rows = read_csv(output)
-    assert set(rows) == {"red.jpg", "green.PNG", "dark.bmp"}  # no sub-folder, no .txt
+    assert set(rows) == {"red.jpg", "green.PNG", "dark.bmp", "broken.jpg"}  # no sub-folder/.txt
+    broken = rows.pop("broken.jpg")
+    assert (broken["species"], broken["confidence"]) == ("", "")
+    assert "not a readable image" in broken["error"], broken  # the reason, as the API words it
+    assert all(row["error"] == "" for row in rows.values())
     assert rows["red.jpg"]["species"] == "Adelie"
     assert rows["green.PNG"]["species"] == "Chinstrap"
     assert (rows["dark.bmp"]["species"], rows["dark.bmp"]["rejected"]) == ("no_penguin", "true")
@@ -57,7 +61,9 @@ def test_recursive_json_to_stdout(photo_folder, tiny_model_path, capsys):
                  "--model", str(tiny_model_path), "--batch-size", "2"])
     assert code == 0
     records = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
-    assert set(records) == {"red.jpg", "green.PNG", "dark.bmp", "blue.webp"}
+    assert set(records) == {"red.jpg", "green.PNG", "dark.bmp", "blue.webp", "broken.jpg"}
+    assert records.pop("broken.jpg")["species"] is None
+    assert all(record["error"] is None for record in records.values())
     blue = records["blue.webp"]
     assert blue["species"] == "Gentoo" and blue["rejected"] is False
     assert set(blue["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo", "no_penguin"}
@@ -74,7 +80,9 @@ def test_named_files_are_tried_whatever_their_suffix(tmp_path, photo, tiny_model
     assert code == 0
     out, err = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [(Path(r["path"]).name, r["species"]) for r in rows] == [("download", "Adelie")]
+    assert [(Path(r["path"]).name, r["species"]) for r in rows] == [("download", "Adelie"),
+                                                                    ("scan.jpg", "")]
+    assert "TIFF files are not supported" in rows[1]["error"]
     assert "scan.jpg: TIFF files are not supported" in err
     assert "gone.jpg: no such file or folder" in err
 
