@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:  # storage unreachable or not writable: the task failed
         print(f"{PROGRAM}: storage error: {error}", file=sys.stderr)
         return 1
+    except storage.UnusableLocation as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 2
 
 
 # ---- the two ways to run ---------------------------------------------------------------------
@@ -238,6 +241,9 @@ def merge_main(argv: list[str]) -> int:
     except ShardError as error:
         print(f"{PROGRAM} merge: {error}", file=sys.stderr)
         return 1
+    except storage.UnusableLocation as error:
+        print(f"{PROGRAM} merge: {error}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"{PROGRAM} merge: storage error: {error}", file=sys.stderr)
         return 1

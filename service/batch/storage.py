@@ -24,9 +24,19 @@ class Missing:
     reason: str
 
 
+class UnusableLocation(Exception):
+    """A location no installed fsspec backend can open; the message says what to install."""
+
+
 def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem holding `location`, and the path fsspec uses for it there."""
-    return fsspec.core.url_to_fs(location)
+    try:
+        return fsspec.core.url_to_fs(location)
+    except ImportError as error:  # fsspec names the package the scheme needs
+        extra = " (pip install 'penguin-classifier[gcs]')" if location.startswith("gs") else ""
+        raise UnusableLocation(f"cannot open {location}: {error}{extra}") from error
+    except ValueError as error:  # "Protocol not known: ..."
+        raise UnusableLocation(f"cannot open {location}: {error}") from error
 
 
 def list_images(locations: Iterable[str], *, recursive: bool) -> tuple[list[str], list[Missing]]:
