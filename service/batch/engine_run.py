@@ -24,6 +24,7 @@ from service.settings import Settings
 
 # Reading from a bucket is network latency, not CPU: many reads in flight keep the decoders fed.
 READ_THREADS = 16
+READ_WINDOW_BATCHES = 2
 # A chunk is admitted whole and must never time out in the queue: the batch command has no
 # impatient client, only a job's task timeout.
 NO_DEADLINE_S = 7 * 24 * 3600.0
@@ -70,8 +71,14 @@ async def _classify_all(files: list[str], classifier: Classifier, settings: Sett
                                           max_pixels=settings.max_image_pixels,
                                           max_file_bytes=settings.max_upload_bytes)
         try:
+            # The photos' bytes are held from reading to decoding: a window of a few batches
+            # at a time bounds that memory (camera-trap JPEGs are several MB each).
+            window = READ_WINDOW_BATCHES * batch_size
             for start in range(0, len(files), chunk_size):
-                rows = await classify_chunk(files[start:start + chunk_size], pipeline, read)
+                chunk = files[start:start + chunk_size]
+                rows = []
+                for first in range(0, len(chunk), window):
+                    rows += await classify_chunk(chunk[first:first + window], pipeline, read)
                 classified += sum(row.prediction is not None for row in rows)
                 await asyncio.to_thread(on_chunk, rows)
         finally:
