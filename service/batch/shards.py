@@ -86,6 +86,7 @@ class ShardOutput:
         self.shard = shard
         self.result = storage.join(folder, shard.result_name(fmt))
         self.progress = storage.join(folder, shard.progress_name())
+        self._next_checkpoint: int | None = None
 
     def is_complete(self) -> bool:
         return storage.exists(self.result)
@@ -102,9 +103,13 @@ class ShardOutput:
         return rows
 
     def save_checkpoint(self, rows: list[Row]) -> None:
-        """One chunk's rows, numbered after every checkpoint already there."""
-        numbers = [int(CHECKPOINT.match(name)[1]) for name in self.checkpoints()]
-        name = f"checkpoint-{max(numbers, default=-1) + 1:06d}.jsonl"
+        """One chunk's rows, numbered after every checkpoint already there (counted once: a
+        bucket's listing may lag behind the writes just made)."""
+        if self._next_checkpoint is None:
+            numbers = [int(CHECKPOINT.match(name)[1]) for name in self.checkpoints()]
+            self._next_checkpoint = max(numbers, default=-1) + 1
+        name = f"checkpoint-{self._next_checkpoint:06d}.jsonl"
+        self._next_checkpoint += 1
         lines = "".join(json.dumps(row.as_record()) + "\n" for row in rows)
         storage.write_atomically(storage.join(self.progress, name), lines)
 

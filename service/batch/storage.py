@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from service.model.preprocessing import IMAGE_SUFFIXES
 
@@ -48,14 +49,22 @@ def list_images(locations: Iterable[str], *, recursive: bool) -> tuple[list[str]
     for location in locations:
         fs, path = filesystem(location)
         if fs.isdir(path):
-            inside = fs.find(path) if recursive else fs.ls(path, detail=False)
-            found.extend(sorted(_location(location, path, child) for child in inside
-                                if _is_image_name(child) and fs.isfile(child)))
+            found.extend(sorted(_location(location, path, child)
+                                for child in _files_in(fs, path, recursive=recursive)
+                                if _is_image_name(child)))
         elif fs.isfile(path):
             found.append(location)
         else:
             missing.append(Missing(location, "no such file or folder"))
     return list(dict.fromkeys(found)), missing
+
+
+def _files_in(fs: fsspec.AbstractFileSystem, path: str, *, recursive: bool) -> list[str]:
+    """The files in a folder, from the listing's own details: asking the store about each of a
+    million objects one by one would cost a request per photo."""
+    if recursive:
+        return list(fs.find(path))  # files only
+    return [info["name"] for info in fs.ls(path, detail=True) if info["type"] == "file"]
 
 
 def _is_image_name(path: str) -> bool:
@@ -102,9 +111,8 @@ def write_atomically(location: str, text: str) -> None:
     the whole file or none of it, never the half a killed task left. (On a bucket the rename is
     a copy then a delete; an object only ever appears whole.)"""
     fs, path = filesystem(location)
-    parent = path.rstrip("/").rsplit("/", 1)[0]
-    if parent and parent != path:
-        fs.makedirs(parent, exist_ok=True)
+    if isinstance(fs, LocalFileSystem):  # object stores have no folders to create
+        fs.makedirs(fs._parent(path), exist_ok=True)
     temporary = f"{path}.tmp-{uuid.uuid4().hex}"
     fs.pipe_file(temporary, text.encode("utf-8"))
     fs.mv(temporary, path)
