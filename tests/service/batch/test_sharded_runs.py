@@ -198,3 +198,24 @@ def test_an_unwritable_output_fails_the_shard(many_photos, tmp_path, tiny_model_
 def test_a_sharded_run_needs_an_output_folder(many_photos, tiny_model_path, capsys):
     assert run(str(many_photos), "--shard", "0/2", model=tiny_model_path) == 2
     assert "give --output FOLDER" in capsys.readouterr().err
+
+
+def test_csv_shards_merge_into_the_unsharded_json(many_photos, tmp_path, tiny_model_path):
+    whole = tmp_path / "whole.json"
+    assert run(str(many_photos), "--format", "json", "--output", str(whole),
+               model=tiny_model_path) == 0
+    for index in range(2):
+        assert run(str(many_photos), "--shard", f"{index}/2", "--output", str(tmp_path / "out"),
+                   model=tiny_model_path) == 0
+    assert main(["merge", str(tmp_path / "out"), "--output", str(tmp_path / "all.json")]) == 0
+    assert json.loads((tmp_path / "all.json").read_text()) == json.loads(whole.read_text())
+
+
+def test_merge_reports_rows_for_photos_outside_the_listing(many_photos, tmp_path,
+                                                           tiny_model_path, capsys):
+    assert run(str(many_photos), "--shard", "0/1", "--output", str(tmp_path / "out"),
+               model=tiny_model_path) == 0
+    (many_photos / "img000.jpg").unlink()
+    assert main(["merge", str(tmp_path / "out"), "--input", str(many_photos)]) == 1
+    assert f"{many_photos / 'img000.jpg'} has a row but is not in the listing" in \
+        capsys.readouterr().err
