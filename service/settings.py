@@ -17,6 +17,7 @@ from service.model.preprocessing import DEFAULT_MAX_PIXELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = REPO_ROOT / "weights" / "penguin_classifier.pt"
+DEFAULT_MEASUREMENTS_MODEL_PATH = REPO_ROOT / "weights" / "penguin_measurements.json"
 MIB = 1024 * 1024
 
 
@@ -46,6 +47,15 @@ class Settings(BaseSettings):
         DEFAULT_MODEL_PATH,
         description="TorchScript model file; its metadata is the .json beside it. "
         "A relative path is taken relative to the working directory.",
+    )
+    measurements_model_path: Path = Field(
+        DEFAULT_MEASUREMENTS_MODEL_PATH,
+        description="Measurements model file (JSON, with its SHA-256 inside), served at "
+        "/predict/measurements. A relative path is taken relative to the working directory.",
+    )
+    max_measurement_rows: int = Field(
+        1000, gt=0, description="Most records (JSON list items or CSV rows) accepted by one "
+        "/predict/measurements request."
     )
     max_upload_bytes: int = Field(10 * MIB, gt=0, description="Largest request body for one photo.")
     max_batch_upload_bytes: int = Field(
@@ -112,7 +122,7 @@ class Settings(BaseSettings):
                 "MAX_UPLOAD_BYTES, or the largest allowed upload could never be accepted")
         return self
 
-    @field_validator("model_path")
+    @field_validator("model_path", "measurements_model_path")
     @classmethod
     def _absolute_model_path(cls, path: Path) -> Path:
         """Resolve once at startup so the logs and errors name the exact file that was used."""

@@ -30,7 +30,7 @@ def preprocessing_spec(
     )
 
 
-AUGMENTATION_POLICIES = ("project", "trivial")
+AUGMENTATION_POLICIES = ("project", "trivial", "trivial-lowres")
 
 
 def cache_size_for(input_size: int) -> int:
@@ -48,11 +48,15 @@ def train_augmentation(*, input_size: int, policy: str = "project") -> v2.Compos
 
     `policy="trivial"` adds torchvision's TrivialAugmentWide (one random operation of random
     strength per image; none of its operations changes hue), widening the gap renders must
-    cover to look like camera photos.
+    cover to look like camera photos. `"trivial-lowres"` also shows a third of the photos at a
+    third to two thirds of their resolution (scaled down, then up again): the renderer draws
+    fine field marks (an eye ring) crisper than a phone photo of a distant bird shows them, so
+    the network must also learn the coarser ones (a black or white throat).
     """
     if policy not in AUGMENTATION_POLICIES:
         raise ValueError(f"unknown augmentation {policy!r}; choose from {AUGMENTATION_POLICIES}")
-    extra = [v2.TrivialAugmentWide()] if policy == "trivial" else []
+    extra = [v2.TrivialAugmentWide()] if policy.startswith("trivial") else []
+    lowres = [_low_resolution(input_size, p=0.33)] if policy == "trivial-lowres" else []
     return v2.Compose(
         extra + [
             v2.RandomResizedCrop(input_size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
@@ -61,8 +65,15 @@ def train_augmentation(*, input_size: int, policy: str = "project") -> v2.Compos
             v2.ColorJitter(brightness=(0.45, 1.3), contrast=0.3, saturation=0.25),
             v2.RandomGrayscale(p=0.03),
             v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
-        ]
+        ] + lowres
     )
+
+
+def _low_resolution(input_size: int, *, p: float) -> v2.Transform:
+    """With probability `p`, down to 1/3..2/3 of `input_size` and back up: detail lost, as in a
+    small or distant subject."""
+    down = v2.RandomResize(min_size=input_size // 3, max_size=2 * input_size // 3, antialias=True)
+    return v2.RandomApply([v2.Compose([down, v2.Resize((input_size, input_size))])], p=p)
 
 
 def normalize_batch(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:

@@ -33,6 +33,7 @@ from loadtest import photos as photo_set
 from loadtest.bench import report
 from loadtest.bench.harness import (
     CACHE,
+    PREVIOUS_MODEL,
     RESULTS,
     load_average,
     machine,
@@ -338,6 +339,12 @@ async def main_async(args: argparse.Namespace) -> int:
     result["naive"] = await bench_naive(plan, model, photos, settings["torch_threads"], out)
     print("the service", flush=True)
     result["service"] = await bench_service(plan, model, photos, out, settings, CONCURRENCY, {})
+    if args.previous.is_file():
+        print(f"the service with the previous model {args.previous}", flush=True)
+        result["service_previous"] = await bench_service(
+            plan, args.previous, photos, out / "previous", settings, (1, 32), {},
+            overload=False)
+        result["service_previous"]["model"] = model_record(args.previous, "previous")
     if onnx_model is not None:
         print("the service with MODEL_BACKEND=onnx", flush=True)
         result["service_onnx"] = await bench_service(
@@ -404,6 +411,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="results folder")
     parser.add_argument("--no-publish", action="store_true",
                         help="do not update loadtest/BENCHMARK.md")
+    parser.add_argument("--previous", type=Path, default=PREVIOUS_MODEL,
+                        help="the model this one replaced, served in the same run at C=1 and 32 "
+                             "(skipped when the file is missing)")
     parser.add_argument("--variant", action="append",
                         help="NAME:ENV=V,ENV=V compare service configurations instead")
     parser.add_argument("--concurrency", default="1,32", help="with --variant")

@@ -18,6 +18,7 @@ from loadtest.servers import HOST, REPO_ROOT
 RESULTS = REPO_ROOT / "loadtest" / "results"
 CACHE = RESULTS / "bench-cache"
 SHIPPED_MODEL = REPO_ROOT / "weights" / "penguin_classifier.pt"
+PREVIOUS_MODEL = REPO_ROOT / "weights" / "previous" / "1.1.0" / "penguin_classifier.pt"
 
 
 def machine() -> dict[str, Any]:

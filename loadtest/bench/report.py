@@ -7,6 +7,8 @@ from typing import Any
 # The issue's targets, as ratios measured within one run.
 SPEEDUP_OVER_NAIVE = 3.0
 SHARE_OF_CEILING = 0.5
+# A bigger, better model may cost speed, but not more than half the previous one's throughput.
+SHARE_OF_PREVIOUS = 0.5
 P99_OVER_P50 = 3.0
 LONE_REQUEST_SLACK_MS = 3.0
 MARKER_BEGIN = "<!-- bench:begin (written by `make bench`; edit outside the markers) -->"
@@ -82,12 +84,37 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
             f"{overload['rejected_503_with_retry_after']}); accepted: {overload['rps']} req/s, "
             f"p50 {overload['p50_ms']} ms; other failures: {other or 'none'}",
             "only 503s with Retry-After; 503 p99 <= accepted p50")
+    previous = result.get("service_previous")
+    previous_at32 = next((phase for phase in previous["phases"] if phase["concurrency"] == 32),
+                         None) if previous else None
+    if at32 and previous_at32:
+        share = at32["rps"] / previous_at32["rps"] if previous_at32["rps"] else float("inf")
+        add(f"throughput at C=32 vs the previous model ({previous['model']['version']})",
+            share >= SHARE_OF_PREVIOUS,
+            f"{at32['rps']} vs {previous_at32['rps']} req/s: {share:.0%}",
+            f">= {SHARE_OF_PREVIOUS:.0%}")
     parity = result["service"].get("parity")
     if parity is not None:
         add("same answers alone (C=1) and batched (C=32)", parity["mismatches"] == 0,
             f"{parity['compared']} photos compared, {parity['mismatches']} differ",
             "identical JSON probabilities")
     return out
+
+
+def _service_section(title: str, service: dict[str, Any]) -> list[str]:
+    """A closed-loop table of one more service configuration, and its start and memory."""
+    lines = ["", f"### {title}, closed loop", "",
+             _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req",
+                  "mean batch"),
+             _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+    for phase in service["phases"]:
+        lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"], phase["p90_ms"],
+                          phase["p99_ms"], _errors(phase), phase["server_cpu_ms_per_request"],
+                          phase.get("mean_batch_size")))
+    cold = service["cold_start"]
+    lines += ["", f"Cold start to ready {cold['ready_s_median']} s, RSS when ready "
+              f"{service['memory']['ready_mb']} MB, peak {service['memory']['peak_mb']} MB.", ""]
+    return lines
 
 
 def _row(*cells: object) -> str:
@@ -178,22 +205,17 @@ def markdown(result: dict[str, Any]) -> str:
                  for size in sizes]
         ms = min(run["batch1_ms"][variant] for run in result["parts"])
         lines.append(_row(variant, *rates, ms))
+    previous = result.get("service_previous")
+    if previous:
+        lines += _service_section(
+            f"The service with the previous model ({previous['model']['version']}, "
+            f"{previous['model']['architecture']}), same photos, same run", previous)
     onnx_service = result.get("service_onnx")
     if onnx_service:
-        lines += ["", "### The service with `MODEL_BACKEND=onnx` (ONNX Runtime, same network), "
-                  "closed loop", "",
-                  _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req",
-                       "mean batch"),
-                  _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
-        for phase in onnx_service["phases"]:
-            lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"],
-                              phase["p90_ms"], phase["p99_ms"], _errors(phase),
-                              phase["server_cpu_ms_per_request"], phase.get("mean_batch_size")))
-        cold = onnx_service["cold_start"]
-        lines += ["", f"Cold start to ready {cold['ready_s_median']} s, RSS when ready "
-                  f"{onnx_service['memory']['ready_mb']} MB, peak "
-                  f"{onnx_service['memory']['peak_mb']} MB (torch is still imported: the "
-                  "service's preprocessing and calibration use it)."]
+        lines += _service_section(
+            "The service with `MODEL_BACKEND=onnx` (ONNX Runtime, same network)", onnx_service)
+        lines += ["(torch is still imported under ONNX Runtime: the service's preprocessing and "
+                  "calibration use it.)"]
     onnx = result.get("onnx")
     if onnx:
         lines += ["", "### ONNX Runtime against TorchScript, each alone in a fresh interpreter "

@@ -20,7 +20,8 @@ from starlette.types import Scope
 
 from service.engine.inference import overloaded_error
 from service.engine.lifecycle import ModelState, load_and_warm_up
-from service.http import metrics, routes_api, routes_health, routes_web
+from service.engine.measurements_lifecycle import MeasurementsState, load_measurements
+from service.http import metrics, routes_api, routes_health, routes_measurements, routes_web
 from service.http.api_docs import install_api_docs
 from service.http.errors import (
     INTERNAL_ERROR,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.model = ModelState()
+    app.state.measurements = MeasurementsState()
     app.state.pages = PageRenderer(settings.max_upload_bytes)
     render = error_renderer(app.state.pages)
     install_error_handlers(app, render)
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.upload_bytes.set_function(lambda: inflight.held)
     app.add_middleware(metrics.MetricsMiddleware, metrics=lambda: app.state.metrics,
                        routes=lambda: app.router.routes)
-    for router in (routes_api.router, routes_health.router, routes_web.router, metrics.router):
+    for router in (routes_api.router, routes_measurements.router, routes_health.router,
+                   routes_web.router, routes_measurements.page_router, metrics.router):
         app.include_router(router)
     install_api_docs(app)
     app.mount("/static", routes_web.RevalidatedStaticFiles(packages=[("service.http", "static")]),
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start loading the model without waiting for it, so /healthz answers during the load."""
+    """Start loading the models without waiting for them, so /healthz answers during the load."""
     settings: Settings = app.state.settings
     torch.set_num_threads(settings.torch_threads)
     decode_pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
@@ -91,12 +94,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                      "torch_threads": settings.torch_threads,
                                      "decode_workers": settings.decode_workers})
     loading = asyncio.create_task(load_and_warm_up(state, settings, decode_pool, app.state.metrics))
+    measurements = app.state.measurements = MeasurementsState()
+    loading_measurements = asyncio.create_task(
+        load_measurements(measurements, settings.measurements_model_path))
     try:
         yield
     finally:
-        loading.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loading
+        for task in (loading, loading_measurements):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         state.close()
         decode_pool.shutdown(wait=False, cancel_futures=True)
 

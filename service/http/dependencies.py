@@ -11,8 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.engine.lifecycle import ModelState
+from service.engine.measurements_lifecycle import MeasurementsState
 from service.engine.pipeline import ClassificationPipeline
 from service.http.web_render import PageRenderer
+from service.model.measurements import MeasurementsModel
 from service.settings import Settings
 
 # Every dependency is `async def` although none awaits: FastAPI runs a plain `def` dependency in
@@ -36,6 +38,15 @@ async def get_pipeline(request: Request) -> ClassificationPipeline:
     return pipeline
 
 
+async def get_measurements_state(request: Request) -> MeasurementsState:
+    return request.app.state.measurements
+
+
+async def get_measurements_model(request: Request) -> MeasurementsModel:
+    """Resolved before the body is read, so a 503 never waits for an upload."""
+    return request.app.state.measurements.require_model()
+
+
 async def get_pages(request: Request) -> PageRenderer:
     return request.app.state.pages
 
@@ -43,4 +54,6 @@ async def get_pages(request: Request) -> PageRenderer:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelStateDep = Annotated[ModelState, Depends(get_model_state)]
 PipelineDep = Annotated[ClassificationPipeline, Depends(get_pipeline)]
+MeasurementsStateDep = Annotated[MeasurementsState, Depends(get_measurements_state)]
+MeasurementsModelDep = Annotated[MeasurementsModel, Depends(get_measurements_model)]
 PagesDep = Annotated[PageRenderer, Depends(get_pages)]

@@ -75,11 +75,21 @@ ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
                                   "form-data with the photo in field 'file', or a raw image body.",
         "unsupported_format": unsupported_format_message("TIFF"),
     }),
-    422: ("A required form field is missing or has the wrong type.", {
+    422: ("A required form field is missing or has the wrong type, or measurements are "
+          "missing, invalid, too many or none.", {
         "missing_file": "The form has no file in field 'file'.",
         "missing_field": "The request has no 'files' field.",
         "multiple_files": "Field 'file' holds 2 files; send one, or use /predict/batch.",
         "invalid_request": "files: Expected UploadFile.",
+        # /predict/measurements (service/http/routes_measurements.py)
+        "missing_measurement": "The measurements cannot be used: bill_depth_mm: is required.",
+        "invalid_measurement": "The measurements cannot be used: bill_length_mm: must be "
+                               "greater than 0, got -3; island: must be one of Biscoe, Dream, "
+                               "Torgersen, got text 'Atlantis'.",
+        "empty_batch": "The measurements cannot be used: body: the list is empty; send at least "
+                       "one record.",
+        "too_many_rows": "The measurements cannot be used: body: 1200 records; send at most "
+                         "1000 per request.",
     }),
     500: ("An unexpected error on our side; it is logged with the request id.", {
         "internal_error": INTERNAL_ERROR.message,

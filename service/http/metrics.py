@@ -88,9 +88,12 @@ class ServiceMetrics:
         self.rejections = Counter(
             f"{PREFIX}_no_penguin_rejections", "Photos answered 'no penguin' (no species "
             "trusted).", registry=registry)
+        self.measurement_predictions = Counter(
+            f"{PREFIX}_measurement_predictions", "Birds classified from their measurements "
+            "(/predict/measurements), by species answered.", ["species"], registry=registry)
         self.errors = Counter(
-            f"{PREFIX}_errors", "Error answers by code, per request and per file of a batch.",
-            ["code"], registry=registry)
+            f"{PREFIX}_errors", "Error answers by code, per request, per file of a batch and "
+            "per row of measurements.", ["code"], registry=registry)
         registry.register(ModelCollector(model_state))
 
     # InferenceObserver (service/engine/inference.py)
@@ -108,7 +111,7 @@ class ServiceMetrics:
         fields: dict[str, Any] = scope.get("state", {}).get("log_fields", {})
         if status >= 400:
             self.errors.labels(fields.get("error_code") or f"http_{status}").inc()
-        for code in fields.get("file_errors", ()):
+        for code in [*fields.get("file_errors", ()), *fields.get("row_errors", ())]:
             self.errors.labels(code).inc()
         if "decode_ms" in fields:
             self.decode_latency.observe(fields["decode_ms"] / 1000)
@@ -117,6 +120,8 @@ class ServiceMetrics:
         if status < 400:
             single = [fields["prediction"]] if "prediction" in fields else []
             self._count_predictions([*single, *fields.get("predictions", ())])
+            for species in fields.get("measurement_predictions", ()):
+                self.measurement_predictions.labels(species).inc()
 
     def _count_predictions(self, predictions: Sequence[dict[str, Any]]) -> None:
         pipeline = getattr(self._model_state(), "pipeline", None)

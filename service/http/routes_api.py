@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, UploadFile
 
 from service.engine.pipeline import BatchClassified, Classified
-from service.http.dependencies import PipelineDep, SettingsDep
+from service.http.dependencies import MeasurementsStateDep, PipelineDep, SettingsDep
 from service.http.errors import ErrorDetail, error_responses
 from service.http.request_context import log_summary, note_for_log
+from service.http.routes_measurements import describe_measurements_model
 from service.http.schemas import (
     BatchItem,
     BatchItemError,
@@ -141,9 +142,12 @@ async def predict_batch(
     summary="Describe the model",
     responses=error_responses(500, 503),
 )
-async def model_info(pipeline: PipelineDep) -> ModelInfo:
-    """The metadata of the model that answers, so clients can log which version they used."""
-    return encode_model_info(pipeline.metadata)
+async def model_info(pipeline: PipelineDep, measurements: MeasurementsStateDep) -> ModelInfo:
+    """The metadata of the models that answer, so clients can log which version they used."""
+    info = encode_model_info(pipeline.metadata)
+    if measurements.model is not None:
+        info.measurements = describe_measurements_model(measurements.model)
+    return info
 
 
 def encode_response(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.http.dependencies import ModelStateDep
+from service.http.dependencies import MeasurementsStateDep, ModelStateDep
 from service.http.errors import error_responses
 from service.http.schemas import HealthResponse, ReadyResponse
 
@@ -24,7 +24,8 @@ async def healthz() -> HealthResponse:
     summary="Readiness",
     responses=error_responses(503),
 )
-async def readyz(state: ModelStateDep) -> ReadyResponse:
-    """200 once the model is loaded, verified and warmed up; 503 with the reason until then."""
+async def readyz(state: ModelStateDep, measurements: MeasurementsStateDep) -> ReadyResponse:
+    """200 once both models are loaded, verified and warmed up; 503 with the reason until then."""
     pipeline = state.require_pipeline()
-    return ReadyResponse(model_version=pipeline.metadata.version)
+    return ReadyResponse(model_version=pipeline.metadata.version,
+                         measurements_model_version=measurements.require_model().version)

@@ -15,7 +15,7 @@ from service.http.uploads import read_upload
 router = APIRouter(include_in_schema=False)
 
 # Errors on these paths are rendered as pages for people rather than JSON for programs.
-PAGE_PATHS = frozenset({"/", "/classify"})
+PAGE_PATHS = frozenset({"/", "/classify", "/classify-measurements"})
 
 # Only our own script and styles run; the result page's preview is a data: URL and the
 # script's preview a blob: URL. Inline style attributes carry the bar widths.

@@ -52,6 +52,7 @@ class HealthResponse(BaseModel):
 class ReadyResponse(BaseModel):
     status: str = "ready"
     model_version: str
+    measurements_model_version: str
 
 
 class ModelInfo(BaseModel):
@@ -71,3 +72,7 @@ class ModelInfo(BaseModel):
     min_species_probability: float
     metrics: dict
     training: dict
+    measurements: dict | None = Field(
+        None, description="The measurements model of /predict/measurements: features (units, "
+        "ranges seen in training, categories), labels, version, SHA-256, cross-validated "
+        "accuracy and calibration; null while it is not loaded (see /readyz).")

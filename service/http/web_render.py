@@ -14,6 +14,7 @@ from string import Template
 
 from service.http.wording import display_label, rejection_message
 from service.model.classifier import Prediction
+from service.model.measurements import MeasurementPrediction
 from service.model.metadata import ModelMetadata
 from service.settings import describe_limit
 
@@ -33,7 +34,7 @@ TITLE = "Penguin classifier"
 def _load_templates() -> dict[str, Template]:
     folder = resources.files("service.http") / "templates"
     return {name: Template((folder / f"{name}.html").read_text(encoding="utf-8"))
-            for name in ("page", "result", "bar", "error")}
+            for name in ("page", "result", "bar", "error", "measurements_result")}
 
 
 class PageRenderer:
@@ -65,15 +66,38 @@ class PageRenderer:
         )
         return self._page(f"{headline} – {TITLE}", result=fragment)
 
-    def error(self, status: int, message: str) -> str:
-        heading = ERROR_HEADINGS.get(status, "That did not work")
+    def measurements_result(self, prediction: MeasurementPrediction, given: dict[str, str],
+                            warnings: list[str]) -> str:
+        """The measurements form's answer, laid out like a photo's: what was sent, then the
+        verdict and its bars."""
+        headline = f"{prediction.species} penguin"
+        missing = ", ".join(name.removesuffix("_mm").removesuffix("_g").replace("_", " ")
+                            for name in prediction.features_missing)
+        fragment = self.templates["measurements_result"].substitute(
+            measurements="".join(f"<dt>{html.escape(name)}</dt><dd>{html.escape(value)}</dd>"
+                                 for name, value in given.items()),
+            headline=html.escape(headline),
+            confidence=f"Confidence: {_percent(prediction.confidence)}",
+            message=html.escape(f"Answered without {missing}.") if missing else "",
+            warnings="".join(f"<li>{html.escape(warning)}</li>" for warning in warnings),
+            bars="".join(self._bar(label, p, is_answer=label == prediction.species)
+                         for label, p in prediction.probabilities.items()),
+        )
+        return self._page(f"{headline} – {TITLE}", result=fragment, measurements_open=True)
+
+    def error(self, status: int, message: str, heading: str | None = None, *,
+              measurements_open: bool = False) -> str:
+        heading = heading or ERROR_HEADINGS.get(status, "That did not work")
         fragment = self.templates["error"].substitute(
             heading=html.escape(heading), message=html.escape(message))
-        return self._page(f"{heading} – {TITLE}", result=fragment)
+        return self._page(f"{heading} – {TITLE}", result=fragment,
+                          measurements_open=measurements_open)
 
-    def _page(self, title: str, *, result: str) -> str:
+    def _page(self, title: str, *, result: str, measurements_open: bool = False) -> str:
+        """`measurements_open`: the measurements form is unfolded, ready for the next bird."""
         return self.templates["page"].substitute(
             title=html.escape(title),
+            measurements_open=" open" if measurements_open else "",
             max_bytes=self.max_upload_bytes,
             # "10 MiB" must not wrap between the number and its unit.
             max_size=describe_limit(self.max_upload_bytes).replace(" ", "\u00a0"),

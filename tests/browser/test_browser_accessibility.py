@@ -7,11 +7,11 @@ import pytest
 from browser_helpers import COLOURS_OF, apply_filter, colour_photo, contrast_ratio, expect, upload
 
 # The page's controls in Tab order.
-TAB_ORDER = ["#photo", "button.submit", ".site-footer a"]
+TAB_ORDER = ["#photo", "#upload-form button.submit", "#measurements summary", ".site-footer a"]
 
 # Text shown on each state of the page; WCAG AA asks 4.5:1 for normal-size text.
 TEXT_ON_THE_FORM = ["h1", ".site-header p", ".drop-label", ".help", ".submit",
-                    ".site-footer p", ".site-footer a"]
+                    "#measurements summary", ".site-footer p", ".site-footer a"]
 TEXT_ON_A_RESULT = ["#result h2", "#result .confidence", "#result .bars-heading",
                     "#result .bar-label", "#result .bar-value", "#result figcaption"]
 TEXT_ON_AN_ERROR = ["#result .error-box h2", "#result .error-box p"]
@@ -88,6 +88,8 @@ def test_keyboard_only_choose_a_photo_and_classify(page, server):
     expect(page.locator("#result h2")).to_have_text("Chinstrap penguin")
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
+    assert focused(page) == "summary", "the folded measurements form"
+    page.keyboard.press("Tab")
     assert focused(page) == "a"
 
 
@@ -124,7 +126,7 @@ def test_text_and_bars_have_enough_contrast(page, server, scheme):
             assert ratio >= minimum, f"{colours['selector']} ({scheme}): {ratio:.2f}:1, {colours}"
 
     check(TEXT_ON_THE_FORM, 4.5)
-    page.locator(".submit").hover()
+    page.locator("#upload-form .submit").hover()
     (hovered,) = page.evaluate(COLOURS_OF, [".submit"])
     assert hovered["filter"] != "none", "the hover effect this check accounts for"
     check([".submit"], 4.5)

@@ -111,6 +111,7 @@ def test_listens_on_port_from_the_environment(runtime: Stage) -> None:
     assert env["PORT"] == "8080"  # a default the platform overrides
     assert env["HOST"] == "0.0.0.0"
     assert env["MODEL_PATH"] == "/app/weights/penguin_classifier.pt"
+    assert env["MEASUREMENTS_MODEL_PATH"] == "/app/weights/penguin_measurements.json"
     assert [e.arguments for e in runtime.all("EXPOSE")] == ["8080"]
 
 
@@ -155,5 +156,6 @@ def test_cloud_build_uploads_only_what_the_image_needs(gcloud_offline) -> None:
         if path.is_file() and "__pycache__" not in path.parts
     }
     expected |= {str(path.relative_to(ROOT)) for path in (ROOT / "weights").glob("*")
-                 if path.name in ("penguin_classifier.pt", "penguin_classifier.json")}
+                 if path.name in ("penguin_classifier.pt", "penguin_classifier.json",
+                                  "penguin_measurements.json")}
     assert uploaded == expected

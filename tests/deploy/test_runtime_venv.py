@@ -31,9 +31,10 @@ RUNTIME_VENV = ROOT / ".venv-runtime"
 RUNTIME_PYTHON = RUNTIME_VENV / "bin" / "python"
 LOCK = ROOT / "requirements" / "runtime.txt"
 SHIPPED_MODEL = ROOT / "weights" / "penguin_classifier.pt"
+SHIPPED_MEASUREMENTS_MODEL = ROOT / "weights" / "penguin_measurements.json"
 SAMPLES = ROOT / "data" / "samples"
 NOT_IN_RUNTIME = ("torchvision", "locust", "pytest", "numpy", "matplotlib", "httpx", "ruff",
-                  "training")
+                  "training", "sklearn", "pandas", "palmerpenguins")
 STARTUP_SECONDS = 180
 
 
@@ -129,6 +130,7 @@ def container_like(runtime_python: Path) -> Iterator[dict]:
                 shutil.copy(SHIPPED_MODEL.with_suffix(suffix), weights)
         else:
             export_tiny_model(weights)
+        shutil.copy(SHIPPED_MEASUREMENTS_MODEL, weights)
         writable.mkdir()
         # The Dockerfile's runtime ENV, its paths mapped onto these folders.
         (runtime,) = [s for s in parse_stages((ROOT / "Dockerfile").read_text())

