@@ -120,7 +120,7 @@ clean: clean-deploy ## Remove the venvs, generated data and caches
 
 # ==== Container and Cloud Run (Dockerfile, deploy/; every step explained in deploy/README.md) ====
 .PHONY: requirements runtime-venv lint-deploy docker-build docker-run deploy deploy-yaml \
-        deploy-green smoke promote canary rollback clean-deploy
+        deploy-green smoke promote canary rollback deploy-job run-job clean-deploy
 
 DOCKER_IMAGE ?= penguin-classifier:local
 # Cloud Run: make deploy PROJECT=my-project REGION=europe-west1 [IMAGE_TAG=v1] [IMAGE=existing]
@@ -135,6 +135,18 @@ MAX_INSTANCES ?=
 PHOTO ?=
 PERCENT ?= 10
 REVISION ?=
+# The batch job (deploy/cloudrun.py states why each default).
+JOB ?= penguin-classify
+JOB_TASKS ?= 10
+JOB_PARALLELISM ?= 10
+JOB_TASK_TIMEOUT ?= 3600s
+JOB_MAX_RETRIES ?= 3
+JOB_CPU ?= 4
+JOB_MEMORY ?= 4Gi
+JOB_SERVICE_ACCOUNT ?=
+INPUT ?=
+OUTPUT ?=
+FORMAT ?= csv
 CLOUDRUN = $(PYTHON) deploy/cloudrun.py --project='$(PROJECT)' --region='$(REGION)' \
 	--service='$(SERVICE)' --repository='$(REPOSITORY)' --image-tag='$(IMAGE_TAG)' \
 	$(if $(IMAGE),--image='$(IMAGE)') $(if $(PHOTO),--photo='$(PHOTO)') \
@@ -185,6 +197,17 @@ canary: ## Send PERCENT (default 10) of the traffic to the green revision
 
 rollback: ## Send all traffic back to the previous revision (or to REVISION=name)
 	$(CLOUDRUN) rollback $(if $(REVISION),--revision='$(REVISION)')
+
+# Batch jobs (deploy/README.md, "Batch jobs"): make deploy-job PROJECT=.. REGION=.. [JOB_TASKS=20]
+# then make run-job PROJECT=.. REGION=.. INPUT=gs://bucket/photos OUTPUT=gs://bucket/results
+deploy-job: ## Build, then create or update the Cloud Run Job running penguin-classify in shards
+	$(CLOUDRUN) deploy-job --job='$(JOB)' --tasks='$(JOB_TASKS)' --parallelism='$(JOB_PARALLELISM)' \
+		--task-timeout='$(JOB_TASK_TIMEOUT)' --max-retries='$(JOB_MAX_RETRIES)' \
+		--job-cpu='$(JOB_CPU)' --job-memory='$(JOB_MEMORY)' \
+		$(if $(JOB_SERVICE_ACCOUNT),--service-account='$(JOB_SERVICE_ACCOUNT)')
+
+run-job: ## Classify INPUT=gs://... into OUTPUT=gs://... with the job, wait, merge the shards
+	$(CLOUDRUN) run-job --job='$(JOB)' --input='$(INPUT)' --output='$(OUTPUT)' --format='$(FORMAT)'
 
 clean-deploy: ## Remove the runtime venv
 	rm -rf $(RUNTIME_VENV)

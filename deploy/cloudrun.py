@@ -1,9 +1,10 @@
-"""Build the image with Cloud Build and run it on Cloud Run, with blue-green releases.
+"""Build the image with Cloud Build and run it on Cloud Run, with blue-green releases, and the
+batch command as a Cloud Run Job from the same image.
 
-The Makefile's deploy targets call this (`make deploy`, `deploy-green`, `promote`, ...; see
-deploy/README.md). Every gcloud command is printed before it runs, so a release can be audited
-and any step repeated by hand. Standard library only: it needs python3 and gcloud, not the
-project's venv.
+The Makefile's deploy targets call this (`make deploy`, `deploy-green`, `promote`, `deploy-job`,
+`run-job`, ...; see deploy/README.md). Every gcloud command is printed before it runs, so a
+release can be audited and any step repeated by hand. Standard library only: it needs python3
+and gcloud, not the project's venv.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ STARTUP_PROBE = {"httpGet.path": "/readyz", "periodSeconds": 2, "timeoutSeconds"
 # /healthz answers while the process can serve; 3 misses 15 s apart restart the instance.
 LIVENESS_PROBE = {"httpGet.path": "/healthz", "periodSeconds": 15, "timeoutSeconds": 3,
                   "failureThreshold": 3}
+
+# ---- The batch job's settings (`make deploy-job`, `make run-job`; deploy/README.md, "Batch
+# ---- jobs"). Each task classifies one shard of the listing; Cloud Run retries a failed task.
+JOB_NAME = "penguin-classify"
+JOB_TASKS = 10  # shards: each task takes 1/JOB_TASKS of the listing
+JOB_PARALLELISM = 10  # tasks running at once (bounded by the region's CPU quota)
+JOB_TASK_TIMEOUT = "3600s"  # one shard, from start to its result file
+JOB_MAX_RETRIES = 3  # a retried task resumes from its checkpoints
+JOB_CPU = "4"  # torch and the decoders use one thread per CPU; no requests to share them with
+JOB_MEMORY = "4Gi"  # model, a window of photos' bytes in flight, decoded batches
+# The image's CMD serves HTTP; a job runs the batch command from the same image instead.
+JOB_COMMAND = "python,-m,service.batch_command"
 
 
 class DeployError(Exception):
@@ -165,6 +178,43 @@ def previous_revision(service_json: dict, revisions: list[dict]) -> str:
     return max(candidates, key=_created)["metadata"]["name"]
 
 
+def job_flags(image: str, args: argparse.Namespace) -> list[str]:
+    """`gcloud run jobs deploy` flags that set every job setting, so none is left to a
+    default."""
+    flags = [
+        f"--image={image}",
+        f"--command={JOB_COMMAND}",
+        f"--tasks={args.tasks}",
+        f"--parallelism={args.parallelism}",
+        f"--task-timeout={args.task_timeout}",
+        f"--max-retries={args.max_retries}",
+        f"--cpu={args.job_cpu}",
+        f"--memory={args.job_memory}",
+        f"--execution-environment={EXECUTION_ENVIRONMENT}",
+    ]
+    if args.service_account:
+        flags.append(f"--service-account={args.service_account}")
+    return flags
+
+
+def batch_arguments(input_location: str, output_location: str, fmt: str) -> list[str]:
+    """The batch command's arguments for one execution: every task shards the same listing
+    (Cloud Run tells each its index and the count)."""
+    for name, location in (("INPUT", input_location), ("OUTPUT", output_location)):
+        if not location:
+            raise DeployError(f"{name} is empty: e.g. make run-job INPUT=gs://bucket/photos "
+                              "OUTPUT=gs://bucket/results")
+        if "," in location:
+            raise DeployError(f"{name} contains a comma, which gcloud's --args cannot pass")
+    return [input_location, "--recursive", "--format", fmt, "--output", output_location]
+
+
+def merge_arguments(output_location: str, fmt: str) -> list[str]:
+    """The merge the last step of run-job executes: one task, the shards into one file."""
+    merged = f"{output_location.rstrip('/')}/results.{fmt}"
+    return ["merge", output_location, "--output", merged]
+
+
 class Release:
     """The release steps, each a short sequence of gcloud commands."""
 
@@ -228,6 +278,22 @@ class Release:
         self.gcloud.run("run", "services", "update-traffic", self.service, *self.gcloud.location,
                         f"--to-tags={GREEN}={percent}", "--quiet")
 
+    def deploy_job(self) -> None:
+        """Create the batch job, or update it to this image and these settings."""
+        self.gcloud.run("run", "jobs", "deploy", self.args.job, *self.gcloud.location,
+                        *job_flags(self.image(), self.args), "--quiet")
+
+    def run_job(self) -> None:
+        """One execution over INPUT (a task per shard, waited for), then the merge of its
+        shards, as a one-task execution of the same job."""
+        shard_args = batch_arguments(self.args.input, self.args.output, self.args.format)
+        self.gcloud.run("run", "jobs", "execute", self.args.job, *self.gcloud.location,
+                        f"--args={','.join(shard_args)}", "--wait", "--quiet")
+        merge_args = merge_arguments(self.args.output, self.args.format)
+        self.gcloud.run("run", "jobs", "execute", self.args.job, *self.gcloud.location,
+                        f"--args={','.join(merge_args)}", "--tasks=1", "--wait", "--quiet")
+        print(f"results: {merge_args[-1]}", flush=True)
+
     def rollback(self) -> None:
         target = self.args.revision
         if not target:
@@ -271,6 +337,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     canary.add_argument("percent", type=percent)
     rollback = commands.add_parser("rollback", help="send all traffic to the previous revision")
     rollback.add_argument("--revision", help="this revision instead of the previous one")
+    job = commands.add_parser("deploy-job", help="build, create or update the batch job")
+    job.add_argument("--job", default=JOB_NAME, help="Cloud Run Job name")
+    job.add_argument("--tasks", type=int, default=JOB_TASKS)
+    job.add_argument("--parallelism", type=int, default=JOB_PARALLELISM)
+    job.add_argument("--task-timeout", default=JOB_TASK_TIMEOUT)
+    job.add_argument("--max-retries", type=int, default=JOB_MAX_RETRIES)
+    job.add_argument("--job-cpu", default=JOB_CPU)
+    job.add_argument("--job-memory", default=JOB_MEMORY)
+    job.add_argument("--service-account", default=None,
+                     help="the identity the tasks run as (needs the bucket roles in README)")
+    execution = commands.add_parser("run-job", help="classify INPUT into OUTPUT, then merge")
+    execution.add_argument("--job", default=JOB_NAME, help="Cloud Run Job name")
+    execution.add_argument("--input", default="", help="gs://bucket/prefix of the photos")
+    execution.add_argument("--output", default="", help="gs://bucket/prefix for the results")
+    execution.add_argument("--format", choices=("csv", "json"), default="csv")
     args = parser.parse_args(argv)
     for name in ("project", "region"):
         if not getattr(args, name):
@@ -300,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                 release.shift(args.percent)
             case "rollback":
                 release.rollback()
+            case "deploy-job":
+                release.deploy_job()
+            case "run-job":
+                release.run_job()
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

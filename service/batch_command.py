@@ -1,75 +1,85 @@
-"""penguin-classify: classify folders of photos, or CSV files of measurements, offline.
+"""penguin-classify: classify folders of photos offline, on one machine or as n shards; or CSV
+files of measurements.
 
     penguin-classify photos/ more/*.jpg --recursive --format csv --output results.csv
+    penguin-classify gs://bucket/season-3 --recursive --shard 2/8 --output gs://bucket/results
+    penguin-classify merge gs://bucket/results --output season-3.csv
     penguin-classify birds.csv --output species.csv
 
-Uses the same verified model, the same preprocessing (from the model's metadata) and the same
-rejection rule as the HTTP service, so a researcher's spreadsheet agrees with the API; the model
-is found the way the service finds it (MODEL_PATH, through `Settings`). Files that cannot be
-classified are skipped with a warning and listed at the end; the exit code is 0 when at least
-one photo was classified, 1 when none was, 2 when the model or the configuration is unusable.
+Uses the same verified model, the same preprocessing and the same engine as the HTTP service
+(decoding pool, batched forward passes), so a researcher's spreadsheet agrees with the API; the
+model is found the way the service finds it (MODEL_PATH, through `Settings`). Locations are
+local paths or fsspec URLs (gs:// needs the optional extra `gcs`).
+
+Every photo gets a row; one that cannot be classified gets its reason in the `error` column and
+is also listed at the end. Sharded (`--shard i/n`, or Cloud Run Jobs' task variables), each task
+writes its own result file into the --output folder and resumes where a killed attempt stopped
+(service/batch/shards.py); `merge` joins the shards and reports any photo missing or repeated.
 
 CSV files of measurements get the same model file, checks and answers as POST
-/predict/measurements (service/model/measurements_records.py). A bad row is written with its
-error and does not stop the others; the exit code is 0 when at least one row was classified, 1
-when none was, 2 when the measurements model or a file is unusable.
+/predict/measurements (service/batch/measurements.py): every row gets a row, a bad one with its
+reason in `error`. They are classified in one run, never sharded, and not mixed with photos.
+
+Exit codes: 0 done; 1 nothing could be classified (no photo, or no row of measurements), a shard
+failed (Cloud Run then retries it) or a merge found problems; 2 the model (or the measurements
+model), the configuration, the arguments or a CSV file of measurements is unusable.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
-import torch
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from service.cpus import usable_cpu_count
-from service.model.classifier import Classifier, Prediction, load_classifier
-from service.model.errors import ApiError
-from service.model.measurements import MeasurementsModel, load_measurements_model
-from service.model.measurements_records import Answer, RecordRejected, answer_each, read_csv_rows
-from service.model.metadata import ModelIntegrityError, Preprocessing
-from service.model.preprocessing import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, bytes_to_input
+from service.batch import measurements, storage
+from service.batch.engine_run import RunStats, classify_in_chunks
+from service.batch.merge import merge_shards
+from service.batch.results import FORMATS, Row, format_of, render
+from service.batch.shards import Shard, ShardError, ShardOutput, parse_shard, shard_from_task
+from service.model.classifier import Classifier, load_classifier
+from service.model.measurements import load_measurements_model
+from service.model.metadata import ModelIntegrityError
 from service.settings import Settings
 
 PROGRAM = "penguin-classify"
 PROGRESS_FORMAT = "{bar:30} {n_fmt}/{total_fmt} photos [{elapsed}<{remaining}]"
-CSV_SUFFIX = ".csv"
-# One CSV file is read whole; far beyond any field season, small enough to refuse a wrong file.
-MAX_ROWS_PER_FILE = 1_000_000
+DEFAULT_CHECKPOINT_EVERY = 512
 
 
-@dataclass(frozen=True)
-class ClassifiedFile:
-    path: Path
-    prediction: Prediction
+class UsageError(Exception):
+    """Arguments that cannot work together; exit 2 with the message."""
 
 
-@dataclass(frozen=True)
-class Skipped:
-    path: Path
-    reason: str
+def shard_argument(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ShardError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
-        description="Classify every photo in the given files and folders with the penguin model, "
-        "or every row of the given CSV files of measurements with the measurements model.",
+        description="Classify every photo in the given files and folders with the penguin "
+                    "model, or every row of the given CSV files of measurements with the "
+                    "measurements model. (`penguin-classify merge --help`: join the files of a "
+                    "sharded run.)",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+    parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="image files, or folders of .jpg/.png/.webp/.gif/.bmp files; or "
                              ".csv files of measurements (a header row with the API's field "
-                             "names), not both at once")
+                             "names), not both at once; local, or gs://bucket/prefix")
     parser.add_argument("--model", type=Path, default=settings.model_path,
                         help="model file, with its .json beside it "
                              "(default: $MODEL_PATH, else the shipped weights)")
@@ -77,17 +87,28 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
                         default=settings.measurements_model_path,
                         help="measurements model file for .csv inputs (default: "
                              "$MEASUREMENTS_MODEL_PATH, else the shipped one)")
-    parser.add_argument("--format", choices=("csv", "json"), default="csv",
+    parser.add_argument("--format", choices=FORMATS, default="csv",
                         help="output format (default: csv)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="file to write (default: standard output)")
+    parser.add_argument("--output", default=None,
+                        help="file to write (default: standard output); with --shard, the "
+                             "folder (or gs:// prefix) that receives the shard files")
     parser.add_argument("--recursive", action="store_true", help="also look inside sub-folders")
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="photos per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=positive, default=32,
+                        help="most photos per forward pass (default: 32)")
+    parser.add_argument("--shard", type=shard_argument, default=None, metavar="INDEX/COUNT",
+                        help="classify only this share of the sorted listing, e.g. 0/4 for the "
+                             "first of four (default: $CLOUD_RUN_TASK_INDEX/"
+                             "$CLOUD_RUN_TASK_COUNT when set, else everything)")
+    parser.add_argument("--checkpoint-every", type=positive, default=DEFAULT_CHECKPOINT_EVERY,
+                        help="with --shard, save progress after this many photos, so a re-run "
+                             f"resumes there (default: {DEFAULT_CHECKPOINT_EVERY})")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     try:
         settings = Settings()
     except ValidationError as error:
@@ -95,229 +116,206 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     args = parse_args(argv, settings)
-    csv_files = [path for path in args.paths if is_measurements_csv(path)]
-    if csv_files:
-        if len(csv_files) != len(args.paths):
-            print(f"{PROGRAM}: give photos or .csv files of measurements, not both",
-                  file=sys.stderr)
-            return 2
-        with open_output(args.output) as stream:
-            return classify_csv_files(csv_files, args.measurements_model.absolute(),
-                                      args.format, stream)
     try:
-        classifier = load_classifier(args.model.absolute())
+        shard = args.shard or shard_from_task(settings.cloud_run_task_index,
+                                              settings.cloud_run_task_count)
+        measuring = any(measurements.is_measurements_file(path) for path in args.paths)
+        if measuring:
+            check_measurements_run(args.paths, shard)
+        elif shard is not None and not args.output:
+            raise UsageError("a sharded run writes shard files into a folder: give --output "
+                             "FOLDER (or gs://bucket/prefix)")
+        classifier = None if measuring else load_classifier(args.model.absolute())
+    except (ShardError, UsageError) as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 2
     except ModelIntegrityError as error:
         print(f"{PROGRAM}: cannot use the model: {error}", file=sys.stderr)
         return 2
-    files, skipped = find_images(args.paths, recursive=args.recursive)
-    results, unreadable = classify_with_progress(files, classifier, max(1, args.batch_size))
-    skipped += unreadable
-    with open_output(args.output) as stream:
-        write_results(results, classifier.metadata.labels, args.format, stream)
-    report(len(results), skipped)
-    return 0 if results else 1
+    try:
+        if classifier is None:
+            return classify_measurements(args)
+        if shard is None:
+            return classify_everything(args, classifier, settings)
+        return classify_shard(args, shard, classifier, settings)
+    except OSError as error:  # storage unreachable or not writable: the task failed
+        print(f"{PROGRAM}: storage error: {error}", file=sys.stderr)
+        return 1
+    except storage.UnusableLocation as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 2
 
 
-# ---- finding and classifying files ----------------------------------------------------------
+# ---- the two ways to run ---------------------------------------------------------------------
 
-def find_images(paths: Iterable[Path], *, recursive: bool) -> tuple[list[Path], list[Skipped]]:
-    """Files named on the command line are always tried; in folders, only image suffixes.
-
-    Returns the files in a stable order, and the named paths that do not exist.
-    """
-    found: list[Path] = []
-    missing: list[Skipped] = []
-    for path in paths:
-        if path.is_dir():
-            pattern = path.rglob("*") if recursive else path.glob("*")
-            found.extend(sorted(p for p in pattern if _is_image_name(p)))
-        elif path.is_file():
-            found.append(path)
-        else:
-            missing.append(Skipped(path, "no such file or folder"))
-    return list(dict.fromkeys(found)), missing
+def classify_everything(args: argparse.Namespace, classifier: Classifier,
+                        settings: Settings) -> int:
+    """One process, every photo, one results file (or standard output)."""
+    files, skipped = list_photos(args)
+    rows, stats = classify_with_progress(files, [], classifier, settings, args)
+    text = render(rows, classifier.metadata.labels, args.format)
+    write_output(args.output, text)
+    report(rows, skipped, stats)
+    return 0 if stats.classified else 1
 
 
-def _is_image_name(path: Path) -> bool:
-    hidden = path.name.startswith(".")
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and not hidden
+def classify_shard(args: argparse.Namespace, shard: Shard, classifier: Classifier,
+                   settings: Settings) -> int:
+    """This task's share of the listing, resumed from its checkpoints; its result file is
+    written only once every photo of the share has a row."""
+    output = ShardOutput(args.output, shard, args.format)
+    if output.is_complete():
+        print(f"shard {shard} is already complete: {output.result}", file=sys.stderr)
+        return 0
+    files, skipped = list_photos(args)
+    mine = shard.take(files)
+    position = {path: i for i, path in enumerate(mine)}
+    done = [row for row in output.rows_done() if row.path in position]
+    finished = {row.path for row in done}
+    pending = [path for path in mine if path not in finished]
+    print(f"shard {shard}: {len(mine)} of {len(files)} photo(s), {len(done)} done before",
+          file=sys.stderr)
+    new_rows, stats = classify_with_progress(pending, done, classifier, settings, args,
+                                             on_chunk=output.save_checkpoint)
+    rows = sorted(done + new_rows, key=lambda row: position[row.path])
+    report(new_rows, skipped, stats)
+    if mine and not any(row.prediction for row in rows):
+        print(f"{PROGRAM}: shard {shard}: none of its photos could be classified; "
+              "not marking it complete", file=sys.stderr)
+        return 1
+    output.complete(render(rows, classifier.metadata.labels, args.format))
+    print(f"shard {shard} complete: {output.result}", file=sys.stderr)
+    return 0
+
+
+def list_photos(args: argparse.Namespace) -> tuple[list[str], list[Row]]:
+    """The listing, and the named locations that hold nothing (warned about at once)."""
+    files, missing = storage.list_images(args.paths, recursive=args.recursive)
+    for item in missing:
+        print(f"warning: skipped {item.location}: {item.reason}", file=sys.stderr)
+    return files, [Row(item.location, None, item.reason) for item in missing]
 
 
 def classify_with_progress(
-    files: list[Path], classifier: Classifier, batch_size: int
-) -> tuple[list[ClassifiedFile], list[Skipped]]:
-    """Run the batches with a progress bar on stderr; warn about each skipped file at once."""
-    cpus = usable_cpu_count()
-    torch.set_num_threads(cpus)
-    with (tqdm(total=len(files), file=sys.stderr, bar_format=PROGRESS_FORMAT, ascii=True,
-               dynamic_ncols=True) as progress,
-          ThreadPoolExecutor(cpus, thread_name_prefix="decode") as pool):
+    files: list[str], done: list[Row], classifier: Classifier, settings: Settings,
+    args: argparse.Namespace, on_chunk: Callable[[list[Row]], None] = lambda rows: None,
+) -> tuple[list[Row], RunStats]:
+    """Run the engine with a progress bar on stderr; warn about each unreadable file at once."""
+    rows: list[Row] = []
+    with tqdm(total=len(files) + len(done), initial=len(done), file=sys.stderr,
+              bar_format=PROGRESS_FORMAT, ascii=True, dynamic_ncols=True) as progress:
 
-        def on_progress(done: int, newly_skipped: list[Skipped]) -> None:
-            for item in newly_skipped:
-                progress.write(f"warning: skipped {item.path}: {item.reason}", file=sys.stderr)
-            progress.update(done - progress.n)
+        def chunk_done(chunk: list[Row]) -> None:
+            on_chunk(chunk)
+            rows.extend(chunk)
+            for row in chunk:
+                if row.prediction is None:
+                    progress.write(f"warning: skipped {row.path}: {row.error}", file=sys.stderr)
+            progress.update(len(chunk))
 
-        outcomes = list(classify_files(files, classifier, pool, batch_size=batch_size,
-                                       on_progress=on_progress))
-    return ([o for o in outcomes if isinstance(o, ClassifiedFile)],
-            [o for o in outcomes if isinstance(o, Skipped)])
-
-
-def classify_files(
-    files: list[Path],
-    classifier: Classifier,
-    decode_pool: Executor,
-    *,
-    batch_size: int,
-    on_progress: Callable[[int, list[Skipped]], None] = lambda done, skipped: None,
-) -> Iterator[ClassifiedFile | Skipped]:
-    """Decode each chunk of files in parallel, then classify the chunk in one forward pass.
-
-    `on_progress(files_done, newly_skipped)` is called after each chunk.
-    """
-    spec = classifier.metadata.preprocessing
-    done = 0
-    for start in range(0, len(files), batch_size):
-        chunk = files[start:start + batch_size]
-        inputs = list(decode_pool.map(lambda path: _read_input(path, spec), chunk))
-        tensors = [item for item in inputs if isinstance(item, torch.Tensor)]
-        predictions = iter(classifier.predict(torch.stack(tensors)) if tensors else [])
-        outcomes = [
-            ClassifiedFile(path, next(predictions)) if isinstance(item, torch.Tensor)
-            else Skipped(path, item)
-            for path, item in zip(chunk, inputs, strict=True)
-        ]
-        done += len(chunk)
-        on_progress(done, [outcome for outcome in outcomes if isinstance(outcome, Skipped)])
-        yield from outcomes
+        stats = classify_in_chunks(files, classifier, settings, batch_size=args.batch_size,
+                                   chunk_size=args.checkpoint_every, on_chunk=chunk_done)
+    return rows, stats
 
 
-def _read_input(path: Path, spec: Preprocessing) -> torch.Tensor | str:
-    """The model input for one file, or the reason it cannot be classified."""
+def report(rows: list[Row], skipped: list[Row], stats: RunStats) -> None:
+    """The summary people read at the end, unreadable files listed again so none goes
+    unnoticed (they are in the results too, with their reason)."""
+    unreadable = [row for row in rows if row.prediction is None]
+    print(f"classified {stats.classified} photo(s), skipped {len(unreadable) + len(skipped)}; "
+          f"{stats.images_per_second:.1f} images/s over {stats.seconds:.1f} s", file=sys.stderr)
+    for row in [*skipped, *unreadable]:
+        print(f"  skipped {row.path}: {row.error}", file=sys.stderr)
+
+
+# ---- CSV files of measurements ---------------------------------------------------------------
+
+def check_measurements_run(paths: list[str], shard: Shard | None) -> None:
+    """Measurements are answered in one run: no photos beside them, no shards."""
+    if not all(measurements.is_measurements_file(path) for path in paths):
+        raise UsageError("give photos or .csv files of measurements, not both")
+    if shard is not None:
+        raise UsageError(f"shard {shard} given (by --shard or the Cloud Run task variables), "
+                         "but .csv files of measurements are classified in one run, not "
+                         "sharded")
+
+
+def classify_measurements(args: argparse.Namespace) -> int:
+    """Every row of every file into --output (or standard output); report to stderr."""
     try:
-        return bytes_to_input(path.read_bytes(), spec, max_pixels=DEFAULT_MAX_PIXELS)
-    except ApiError as refused:
-        return refused.message
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
-
-
-# ---- writing the results --------------------------------------------------------------------
-
-@contextmanager
-def open_output(path: Path | None) -> Iterator[TextIO]:
-    if path is None or str(path) == "-":
-        yield sys.stdout
-        return
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        yield stream
-
-
-def write_results(results: list[ClassifiedFile], labels: list[str], fmt: str,
-                  stream: TextIO) -> None:
-    """CSV: one row per photo, a probability column per label. JSON: a list of objects."""
-    if fmt == "json":
-        json.dump([_as_record(result) for result in results], stream, indent=2)
-        stream.write("\n")
-        return
-    writer = csv.writer(stream)
-    writer.writerow(["path", "species", "confidence", "rejected",
-                     *(f"probability_{label}" for label in labels)])
-    for result in results:
-        prediction = result.prediction
-        writer.writerow([str(result.path), prediction.species, f"{prediction.confidence:.6f}",
-                         str(prediction.rejected).lower(),
-                         *(f"{prediction.probabilities[label]:.6f}" for label in labels)])
-
-
-def _as_record(result: ClassifiedFile) -> dict:
-    prediction = result.prediction
-    return {
-        "path": str(result.path),
-        "species": prediction.species,
-        "confidence": round(prediction.confidence, 6),
-        "rejected": prediction.rejected,
-        "probabilities": {label: round(p, 6) for label, p in prediction.probabilities.items()},
-    }
-
-
-def report(classified: int, skipped: list[Skipped]) -> None:
-    """The summary people read at the end, skipped files listed again so none goes unnoticed."""
-    print(f"classified {classified} photo(s), skipped {len(skipped)}", file=sys.stderr)
-    for item in skipped:
-        print(f"  skipped {item.path}: {item.reason}", file=sys.stderr)
-
-
-# ---- CSV files of measurements --------------------------------------------------------------
-
-def is_measurements_csv(path: Path) -> bool:
-    return path.suffix.lower() == CSV_SUFFIX
-
-
-def classify_csv_files(paths: list[Path], model_path: Path, fmt: str, stream: TextIO) -> int:
-    """Answer every row of every file into `stream`; report to stderr; return the exit code."""
-    try:
-        model = load_measurements_model(model_path)
+        model = load_measurements_model(args.measurements_model.absolute())
+        rows = measurements.classify_files(args.paths, model)
     except ModelIntegrityError as error:
         print(f"{PROGRAM}: cannot use the measurements model: {error}", file=sys.stderr)
         return 2
-    records: list[dict] = []
-    for path in paths:
-        try:
-            rows = read_csv_rows(path.read_text(encoding="utf-8-sig"), model, MAX_ROWS_PER_FILE)
-        except RecordRejected as error:
-            print(f"{PROGRAM}: cannot read {path}: {error.detail}", file=sys.stderr)
-            return 2
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
-            print(f"{PROGRAM}: cannot read {path}: {error}", file=sys.stderr)
-            return 2
-        for row, outcome in enumerate(answer_each(model, rows), start=1):
-            records.append(_measurement_record(path, row, outcome))
-    write_measurement_records(records, model, fmt, stream)
-    classified = sum(1 for record in records if not record["error"])
-    print(f"classified {classified} bird(s), {len(records) - classified} row(s) with errors",
+    except measurements.UnreadableFile as error:
+        print(f"{PROGRAM}: {error}", file=sys.stderr)
+        return 2
+    write_output(args.output, measurements.render(rows, model.labels, args.format))
+    failed = [row for row in rows if row.answer is None]
+    print(f"classified {len(rows) - len(failed)} bird(s), {len(failed)} row(s) with errors",
           file=sys.stderr)
-    for record in records:
-        if record["error"]:
-            print(f"  {record['path']} row {record['row']}: {record['error']}", file=sys.stderr)
-    return 0 if classified else 1
+    for row in failed:
+        print(f"  {row.path} row {row.row}: {row.error}", file=sys.stderr)
+    return 0 if len(failed) < len(rows) else 1
 
 
-def _measurement_record(path: Path, row: int, outcome: Answer | RecordRejected) -> dict:
-    if isinstance(outcome, RecordRejected):
-        return {"path": str(path), "row": row, "species": None, "confidence": None,
-                "probabilities": None, "features_missing": [], "warnings": [],
-                "error": outcome.detail}
-    prediction = outcome.prediction
-    return {"path": str(path), "row": row, "species": prediction.species,
-            "confidence": round(prediction.confidence, 6),
-            "probabilities": {label: round(p, 6) for label, p in
-                              prediction.probabilities.items()},
-            "features_missing": prediction.features_missing, "warnings": outcome.warnings,
-            "error": None}
+def write_output(output: str | None, text: str) -> None:
+    """The whole results text to standard output (no --output, or "-") or to one file."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+    else:
+        storage.write_atomically(output, text)
 
 
-def write_measurement_records(records: list[dict], model: MeasurementsModel, fmt: str,
-                              stream: TextIO) -> None:
-    """CSV: a row per bird, a probability column per species. JSON: a list of objects."""
-    if fmt == "json":
-        json.dump(records, stream, indent=2)
-        stream.write("\n")
-        return
-    writer = csv.writer(stream)
-    writer.writerow(["path", "row", "species", "confidence",
-                     *(f"probability_{label}" for label in model.labels),
-                     "features_missing", "warnings", "error"])
-    for record in records:
-        probabilities = record["probabilities"] or {}
-        confidence = record["confidence"]
-        writer.writerow([
-            record["path"], record["row"], record["species"] or "",
-            "" if confidence is None else f"{confidence:.6f}",
-            *(f"{probabilities[label]:.6f}" if probabilities else "" for label in model.labels),
-            " ".join(record["features_missing"]), "; ".join(record["warnings"]),
-            record["error"] or ""])
+# ---- merge -----------------------------------------------------------------------------------
+
+def parse_merge_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROGRAM} merge",
+        description="Join the shard files of a sharded run into one results file; report "
+                    "missing shards and photos with two rows (or none, given --input).")
+    parser.add_argument("folder", metavar="FOLDER",
+                        help="the sharded run's --output folder (or gs:// prefix)")
+    parser.add_argument("--output", default=None,
+                        help="file to write, .csv or .json (default: standard output, CSV)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="output format (default: from --output's suffix, else csv)")
+    parser.add_argument("--input", nargs="+", default=None, metavar="PATH",
+                        help="the run's PATHs: also check every photo listed there has a row")
+    parser.add_argument("--recursive", action="store_true",
+                        help="with --input: the run was --recursive")
+    return parser.parse_args(argv)
+
+
+def merge_main(argv: list[str]) -> int:
+    args = parse_merge_args(argv)
+    fmt = args.format or (format_of(args.output) if args.output else None) or "csv"
+    try:
+        expected = (storage.list_images(args.input, recursive=args.recursive)[0]
+                    if args.input else None)
+        merged = merge_shards(args.folder, expected)
+    except ShardError as error:
+        print(f"{PROGRAM} merge: {error}", file=sys.stderr)
+        return 1
+    except storage.UnusableLocation as error:
+        print(f"{PROGRAM} merge: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"{PROGRAM} merge: storage error: {error}", file=sys.stderr)
+        return 1
+    if merged.problems:
+        print(f"{PROGRAM} merge: not merged, the shards are not a complete run:",
+              file=sys.stderr)
+        for problem in merged.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    text = render(merged.rows, merged.labels, fmt)
+    write_output(args.output, text)
+    unreadable = sum(row.prediction is None for row in merged.rows)
+    print(f"merged {merged.shard_count} shard(s): {len(merged.rows)} photo(s), "
+          f"{unreadable} of them unreadable", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -104,6 +104,16 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Work still queued this long after admission is dropped "
         "without running and answered 503 `queue_timeout`."
     )
+    # Set by Cloud Run Jobs in every task (deploy/README.md, "Batch jobs"); the batch command
+    # takes them as its default `--shard`.
+    cloud_run_task_index: int | None = Field(
+        None, ge=0, description="This task's index in a Cloud Run Job (from 0): the batch "
+        "command's shard when --shard is not given."
+    )
+    cloud_run_task_count: int | None = Field(
+        None, ge=1, description="The number of tasks in a Cloud Run Job: the batch command's "
+        "shard count when --shard is not given."
+    )
 
     @model_validator(mode="after")
     def _one_batch_fits_in_flight(self) -> Settings:

@@ -1,8 +1,8 @@
 """Turning what a client sent (a JSON object, a JSON list, a CSV file) into checked records,
 and checked records into answers.
 
-Knows no HTTP and no engine: the API and the batch command both call it (the batch command may
-import only service.model), so a spreadsheet row is judged and answered the same way everywhere.
+Knows no HTTP and no engine: the API and the batch command (service/batch/measurements.py) both
+call it, so a spreadsheet row is judged and answered the same way everywhere.
 What a value may be comes from the model file (units, ranges, categories), never from constants
 repeated here.
 

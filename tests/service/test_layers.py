@@ -27,7 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "service.cpus": set(),
     "service.engine": {"service.model", *CONFIGURATION},
     "service.http": {"service.engine", "service.model", *CONFIGURATION},
-    "service.batch_command": {"service.model", *CONFIGURATION},
+    "service.batch": {"service.engine", "service.model", *CONFIGURATION},
+    "service.batch_command": {"service.batch", "service.engine", "service.model",
+                              *CONFIGURATION},
     "service.__main__": {"service.http", *CONFIGURATION},
     "training": {"service.model"},
 }

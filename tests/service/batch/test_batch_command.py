@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fsspec
 import pytest
 
 from service.batch_command import main
@@ -38,7 +39,11 @@ def test_folder_to_csv_skips_unreadable_files_and_reports_them(photo_folder, tin
     code = main([str(photo_folder), "--model", str(tiny_model_path), "--output", str(output)])
     assert code == 0
     rows = read_csv(output)
-    assert set(rows) == {"red.jpg", "green.PNG", "dark.bmp"}  # no sub-folder, no .txt
+    assert set(rows) == {"red.jpg", "green.PNG", "dark.bmp", "broken.jpg"}  # no sub-folder/.txt
+    broken = rows.pop("broken.jpg")
+    assert (broken["species"], broken["confidence"]) == ("", "")
+    assert "not a readable image" in broken["error"], broken  # the reason, as the API words it
+    assert all(row["error"] == "" for row in rows.values())
     assert rows["red.jpg"]["species"] == "Adelie"
     assert rows["green.PNG"]["species"] == "Chinstrap"
     assert (rows["dark.bmp"]["species"], rows["dark.bmp"]["rejected"]) == ("no_penguin", "true")
@@ -57,7 +62,9 @@ def test_recursive_json_to_stdout(photo_folder, tiny_model_path, capsys):
                  "--model", str(tiny_model_path), "--batch-size", "2"])
     assert code == 0
     records = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
-    assert set(records) == {"red.jpg", "green.PNG", "dark.bmp", "blue.webp"}
+    assert set(records) == {"red.jpg", "green.PNG", "dark.bmp", "blue.webp", "broken.jpg"}
+    assert records.pop("broken.jpg")["species"] is None
+    assert all(record["error"] is None for record in records.values())
     blue = records["blue.webp"]
     assert blue["species"] == "Gentoo" and blue["rejected"] is False
     assert set(blue["probabilities"]) == {"Adelie", "Chinstrap", "Gentoo", "no_penguin"}
@@ -74,7 +81,9 @@ def test_named_files_are_tried_whatever_their_suffix(tmp_path, photo, tiny_model
     assert code == 0
     out, err = capsys.readouterr()
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [(Path(r["path"]).name, r["species"]) for r in rows] == [("download", "Adelie")]
+    assert [(Path(r["path"]).name, r["species"]) for r in rows] == [("download", "Adelie"),
+                                                                    ("scan.jpg", "")]
+    assert "TIFF files are not supported" in rows[1]["error"]
     assert "scan.jpg: TIFF files are not supported" in err
     assert "gone.jpg: no such file or folder" in err
 
@@ -151,3 +160,49 @@ def test_a_csv_without_a_required_column_exits_2(tmp_path, capsys):
     birds.write_text("bill_length_mm\n45.1\n")
     assert main([str(birds)]) == 2
     assert "no 'bill_depth_mm' column" in capsys.readouterr().err
+
+
+def test_measurements_are_not_sharded(tmp_path, capsys, monkeypatch):
+    """A shard of a CSV would answer every row in every task: refused, whether the shard comes
+    from --shard or from Cloud Run's task variables."""
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    assert main([str(birds), "--shard", "0/2", "--output", str(tmp_path / "out")]) == 2
+    assert "not sharded" in capsys.readouterr().err
+    monkeypatch.setenv("CLOUD_RUN_TASK_INDEX", "1")
+    monkeypatch.setenv("CLOUD_RUN_TASK_COUNT", "2")
+    assert main([str(birds), "--output", str(tmp_path / "out")]) == 2
+    assert "shard 1/2" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_of_only_bad_rows_exits_1_and_still_writes_every_row(tmp_path, capsys):
+    birds = tmp_path / "birds.csv"
+    birds.write_text("island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g\n"
+                     "Biscoe,-1,14.5,210,4500\nDream,45,14,abc,4000\n")
+    assert main([str(birds), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)
+    assert [(record["row"], record["species"]) for record in records] == [(1, None), (2, None)]
+    assert "bill_length_mm" in records[0]["error"] and "flipper_length_mm" in records[1]["error"]
+    assert "classified 0 bird(s), 2 row(s) with errors" in captured.err
+
+
+def test_a_missing_csv_or_measurements_model_exits_2(tmp_path, capsys):
+    assert main([str(tmp_path / "absent.csv")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    birds = tmp_path / "birds.csv"
+    birds.write_text(MEASUREMENTS_CSV)
+    assert main([str(birds), "--measurements-model", str(tmp_path / "none.json")]) == 2
+    assert "cannot use the measurements model" in capsys.readouterr().err
+
+
+def test_a_csv_of_measurements_in_a_bucket(bucket, capsys):
+    """Read and written through fsspec like photos: gs:// works the way memory:// does here."""
+    fsspec.filesystem("memory").pipe_file("/bucket/birds.csv", MEASUREMENTS_CSV.encode())
+    assert main([f"{bucket}/birds.csv", "--output", f"{bucket}/species.csv"]) == 0
+    text = fsspec.filesystem("memory").cat_file("/bucket/species.csv").decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [row["species"] for row in rows] == ["Gentoo", "Adelie", ""]
+    assert rows[0]["path"] == f"{bucket}/birds.csv"
+    capsys.readouterr()

@@ -1,0 +1,124 @@
+"""Photos and results on a local disk or in object storage, through fsspec.
+
+A location is a string fsspec understands: a local path, `gs://bucket/prefix` (needs the optional
+extra `gcs`, which installs gcsfs), or `memory://...` in tests. Local paths are kept as given, so a
+result names a photo the way the user named it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from service.model.preprocessing import IMAGE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A location named on the command line that holds nothing."""
+
+    location: str
+    reason: str
+
+
+class UnusableLocation(Exception):
+    """A location no installed fsspec backend can open; the message says what to install."""
+
+
+def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem holding `location`, and the path fsspec uses for it there."""
+    try:
+        return fsspec.core.url_to_fs(location)
+    except ImportError as error:  # fsspec names the package the scheme needs
+        extra = " (pip install 'penguin-classifier[gcs]')" if location.startswith("gs") else ""
+        raise UnusableLocation(f"cannot open {location}: {error}{extra}") from error
+    except ValueError as error:  # "Protocol not known: ..."
+        raise UnusableLocation(f"cannot open {location}: {error}") from error
+
+
+def list_images(locations: Iterable[str], *, recursive: bool) -> tuple[list[str], list[Missing]]:
+    """Every photo to classify, in a stable order: each named location in turn, a folder's
+    photos sorted. Files named on the command line are always tried; in folders, only image
+    suffixes, and no hidden files. Every task of a sharded job computes the same listing."""
+    found: list[str] = []
+    missing: list[Missing] = []
+    for location in locations:
+        fs, path = filesystem(location)
+        if fs.isdir(path):
+            found.extend(sorted(_location(location, path, child)
+                                for child in _files_in(fs, path, recursive=recursive)
+                                if _is_image_name(child)))
+        elif fs.isfile(path):
+            found.append(location)
+        else:
+            missing.append(Missing(location, "no such file or folder"))
+    return list(dict.fromkeys(found)), missing
+
+
+def _files_in(fs: fsspec.AbstractFileSystem, path: str, *, recursive: bool) -> list[str]:
+    """The files in a folder, from the listing's own details: asking the store about each of a
+    million objects one by one would cost a request per photo."""
+    if recursive:
+        return list(fs.find(path))  # files only
+    return [info["name"] for info in fs.ls(path, detail=True) if info["type"] == "file"]
+
+
+def _is_image_name(path: str) -> bool:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    suffix = name[name.rfind("."):].lower() if "." in name else ""
+    return suffix in IMAGE_SUFFIXES and not name.startswith(".")
+
+
+def _location(named: str, named_path: str, child: str) -> str:
+    """A file found inside the folder `named`, named from it as the user wrote it (a relative
+    local path stays relative; gs://bucket/prefix/... keeps its scheme)."""
+    relative = child[len(named_path.rstrip("/")):].lstrip("/")
+    return f"{named.rstrip('/')}/{relative}"
+
+
+def read_bytes(location: str) -> bytes:
+    fs, path = filesystem(location)
+    return fs.cat_file(path)
+
+
+def read_text(location: str) -> str:
+    return read_bytes(location).decode("utf-8")
+
+
+def exists(location: str) -> bool:
+    fs, path = filesystem(location)
+    return fs.exists(path)
+
+
+def join(folder: str, name: str) -> str:
+    return f"{folder.rstrip('/')}/{name}"
+
+
+def names_in(folder: str) -> list[str]:
+    """The names of the files directly inside `folder` (none if it does not exist)."""
+    fs, path = filesystem(folder)
+    if not fs.isdir(path):
+        return []
+    return sorted(child.rstrip("/").rsplit("/", 1)[-1] for child in fs.ls(path, detail=False))
+
+
+def write_atomically(location: str, text: str) -> None:
+    """Write beside the target, then rename: a reader (or a re-run deciding what is done) sees
+    the whole file or none of it, never the half a killed task left. (On a bucket the rename is
+    a copy then a delete; an object only ever appears whole.)"""
+    fs, path = filesystem(location)
+    if isinstance(fs, LocalFileSystem):  # object stores have no folders to create
+        fs.makedirs(fs._parent(path), exist_ok=True)
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    fs.pipe_file(temporary, text.encode("utf-8"))
+    fs.mv(temporary, path)
+
+
+def remove(locations: Iterable[str]) -> None:
+    for location in locations:
+        fs, path = filesystem(location)
+        fs.rm(path, recursive=True)
