@@ -8,8 +8,11 @@ from service.http.errors import ErrorDetail
 
 
 class Timing(BaseModel):
+    """Where the request's time went, milliseconds; the same figures as its Server-Timing."""
+
     decode: float = Field(description="Decoding and preprocessing the image, milliseconds.")
-    inference: float = Field(description="Waiting for and running the model, milliseconds.")
+    queue: float = Field(description="Waiting for a batch to start, milliseconds.")
+    inference: float = Field(description="The batch's forward pass, milliseconds.")
     total: float = Field(description="Handling the request in the service, milliseconds.")
 
 
