@@ -31,7 +31,7 @@ CHROMIUM := /usr/bin/chromium
 BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
 APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help setup serve test data samples fetch-photos train evaluate robustness fresh-data model-reports \
+.PHONY: help setup serve test data samples fetch-photos train evaluate robustness fresh-data model-reports known-answers \
         compare model-card lint clean
 
 help: ## Show this list of targets
@@ -99,6 +99,9 @@ model-reports: $(VENV_STAMP) $(FRESH) ## Re-measure the shipped model for its ca
 
 compare: $(VENV_STAMP) ## Exact McNemar test of two evaluation reports of the same photos: make compare FIRST=a.json SECOND=b.json
 	$(BIN)/python -m training.compare '$(FIRST)' '$(SECOND)'
+
+known-answers: $(VENV_STAMP) ## Record the start-up self-test's known answers in a model's metadata (never the .pt): make known-answers [MODEL=file.pt]
+	$(BIN)/python -m training.selftest --model $(MODEL)
 
 model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and weights/reports/*.json
 	$(BIN)/python -m training.model_card --model $(MODEL) \

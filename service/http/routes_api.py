@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, Response, UploadFile
 
 from service.engine.pipeline import BatchClassified, Classified
-from service.http.dependencies import PipelineDep, SettingsDep
+from service.engine.selftest import SelfTestResult
+from service.http.dependencies import ModelStateDep, PipelineDep, SettingsDep
 from service.http.errors import ErrorDetail, error_responses
 from service.http.request_context import log_summary, note_for_log
 from service.http.schemas import (
@@ -18,6 +19,7 @@ from service.http.schemas import (
     ModelInfo,
     PredictionFields,
     PredictionResponse,
+    SelfTestInfo,
 )
 from service.http.server_timing import note_timing, server_timing, timing_of
 from service.http.uploads import read_files, read_upload
@@ -148,9 +150,11 @@ async def predict_batch(
     summary="Describe the model",
     responses=error_responses(500, 503),
 )
-async def model_info(pipeline: PipelineDep) -> ModelInfo:
-    """The metadata of the model that answers, so clients can log which version they used."""
-    return encode_model_info(pipeline.metadata)
+async def model_info(pipeline: PipelineDep, state: ModelStateDep) -> ModelInfo:
+    """The metadata of the model that answers, so clients can log which version they used,
+    and its self-test's result."""
+    assert state.selftest is not None  # a ready model has run its self-test
+    return encode_model_info(pipeline.metadata, state.selftest)
 
 
 def encode_response(
@@ -183,7 +187,7 @@ def encode_batch_response(
     )
 
 
-def encode_model_info(metadata: ModelMetadata) -> ModelInfo:
+def encode_model_info(metadata: ModelMetadata, selftest: SelfTestResult) -> ModelInfo:
     """The model's metadata as the /model JSON body."""
     return ModelInfo(
         version=metadata.version,
@@ -200,6 +204,10 @@ def encode_model_info(metadata: ModelMetadata) -> ModelInfo:
         min_species_probability=metadata.rejection.min_species_probability,
         metrics=metadata.metrics,
         training=metadata.training,
+        selftest=SelfTestInfo(status=str(selftest.status), detail=selftest.detail,
+                              references=selftest.references,
+                              largest_difference=selftest.largest_difference,
+                              tolerance=selftest.tolerance),
     )
 
 

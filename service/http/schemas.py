@@ -57,6 +57,18 @@ class ReadyResponse(BaseModel):
     model_version: str
 
 
+class SelfTestInfo(BaseModel):
+    """The start-up self-test: the model's known answers, asked through the serving path."""
+
+    status: str = Field(description="`passed`, `failed` or `not recorded` (the model's "
+                        "metadata has no known answers).")
+    detail: str
+    references: int = Field(description="Reference photos checked.")
+    largest_difference: float | None = Field(
+        description="Largest difference of any probability from its record.")
+    tolerance: float | None = Field(description="Largest difference allowed.")
+
+
 class ModelInfo(BaseModel):
     """What a client may want to know about the model that answers."""
 
@@ -74,3 +86,4 @@ class ModelInfo(BaseModel):
     min_species_probability: float
     metrics: dict
     training: dict
+    selftest: SelfTestInfo
