@@ -130,7 +130,7 @@ async def infer(request: Request, response: Response, pipeline: PipelineDep,
     parsed, uploads = await run_in_threadpool(read_infer_request, body, settings.max_batch_files)
     requested = requested_outputs(parsed)
     batch = await pipeline.classify_many(uploads)
-    predictions = predictions_or_error(batch)
+    predictions = predictions_or_error(batch, uploads)
     note_for_log(request.scope, predictions=[log_summary(p) for p in predictions],
                  decode_ms=batch.decode_ms, queue_ms=batch.queue_ms,
                  inference_ms=batch.inference_ms)
@@ -178,11 +178,15 @@ def requested_outputs(parsed: InferenceRequest) -> list[str]:
     return names
 
 
-def predictions_or_error(batch: BatchClassified) -> list[Prediction]:
-    """The protocol has no per-photo errors: the first photo that failed fails the request."""
-    for outcome in batch.outcomes:
+def predictions_or_error(batch: BatchClassified, uploads: list[Upload]) -> list[Prediction]:
+    """The protocol has no per-photo errors: the first photo that failed fails the request,
+    its message naming the photo (`image[1]`)."""
+    for upload, outcome in zip(uploads, batch.outcomes, strict=True):
         if isinstance(outcome, ApiError):
-            raise outcome
+            message = outcome.message
+            if upload.filename not in message:
+                message = f"{upload.filename}: {message}"
+            raise ApiError(outcome.status, outcome.code, message, outcome.headers)
     return [outcome for outcome in batch.outcomes if isinstance(outcome, Prediction)]
 
 
