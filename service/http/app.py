@@ -30,6 +30,7 @@ from service.http.errors import (
     upload_too_large,
 )
 from service.http.limits import InflightBytes, UploadLimitMiddleware
+from service.http.lingering import LingeringRefusalMiddleware
 from service.http.request_context import RequestContextMiddleware, note_for_log
 from service.http.web_render import PageRenderer
 from service.model.errors import ApiError
@@ -65,6 +66,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inflight=inflight,
         busy=lambda scope: render(scope, uploads_busy()),
     )
+    # Outside the upload limit, so its discarding reads are counted by nothing.
+    app.add_middleware(LingeringRefusalMiddleware,
+                       max_bytes=settings.refused_body_discard_bytes,
+                       max_seconds=settings.refused_body_discard_seconds)
     app.add_middleware(RequestContextMiddleware,
                        on_crash=lambda scope: render(scope, INTERNAL_ERROR))
     # Outermost, so it counts every answer, the request context's last-resort 500 included.

@@ -14,7 +14,8 @@ from service.settings import DEFAULT_MODEL_PATH, REPO_ROOT, Settings
 ENV_NAMES = ["PORT", "HOST", "MODEL_PATH", "MAX_UPLOAD_BYTES", "MAX_BATCH_UPLOAD_BYTES",
              "MAX_IMAGE_PIXELS", "MAX_BATCH_FILES", "TORCH_THREADS", "DECODE_WORKERS",
              "LOG_LEVEL", "MAX_BATCH_SIZE", "MAX_BATCH_WAIT_MS", "MAX_QUEUE", "REQUEST_TIMEOUT_S",
-             "MODEL_BACKEND", "MAX_INFLIGHT_UPLOAD_BYTES"]
+             "MODEL_BACKEND", "MAX_INFLIGHT_UPLOAD_BYTES", "REFUSED_BODY_DISCARD_BYTES",
+             "REFUSED_BODY_DISCARD_SECONDS"]
 
 
 @pytest.fixture
@@ -42,7 +43,8 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
               "MAX_IMAGE_PIXELS": "4000000", "MAX_BATCH_FILES": "4", "TORCH_THREADS": "3",
               "DECODE_WORKERS": "5", "LOG_LEVEL": "debug", "MAX_BATCH_SIZE": "8",
               "MAX_BATCH_WAIT_MS": "1.5", "MAX_QUEUE": "40", "REQUEST_TIMEOUT_S": "7",
-              "MODEL_BACKEND": "ONNX", "MAX_INFLIGHT_UPLOAD_BYTES": "9000"}
+              "MODEL_BACKEND": "ONNX", "MAX_INFLIGHT_UPLOAD_BYTES": "9000",
+              "REFUSED_BODY_DISCARD_BYTES": "4000", "REFUSED_BODY_DISCARD_SECONDS": "0.5"}
     for name, value in values.items():
         clean_env.setenv(name, value)
     settings = Settings()
@@ -53,6 +55,7 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
         "decode_workers": 5, "log_level": "DEBUG", "max_batch_size": 8,
         "max_batch_wait_ms": 1.5, "max_queue": 40, "request_timeout_s": 7.0,
         "model_backend": "onnx", "max_inflight_upload_bytes": 9000,
+        "refused_body_discard_bytes": 4000, "refused_body_discard_seconds": 0.5,
     }
 
 
