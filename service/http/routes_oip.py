@@ -28,7 +28,9 @@ from service.http.server_timing import server_timing, timing_of
 from service.model.classifier import Prediction
 from service.model.errors import ApiError
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+# Not in /docs: the protocol's own specification (KServe's and Triton's) documents these paths,
+# their bodies and their error object, which is not the product's error shape.
+router = APIRouter(prefix="/v2", include_in_schema=False)
 
 PREFIX = "/v2"
 MODEL_NAME = "penguin-classifier"
