@@ -32,7 +32,7 @@ BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
 APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: help setup serve test data samples fetch-photos train train-measurements evaluate robustness \
-        fresh-data model-reports compare model-card lint clean
+        fresh-data model-reports known-answers compare model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -103,6 +103,9 @@ model-reports: $(VENV_STAMP) $(FRESH) ## Re-measure the shipped model for its ca
 
 compare: $(VENV_STAMP) ## Exact McNemar test of two evaluation reports of the same photos: make compare FIRST=a.json SECOND=b.json
 	$(BIN)/python -m training.compare '$(FIRST)' '$(SECOND)'
+
+known-answers: $(VENV_STAMP) ## Record the start-up self-test's known answers in a model's metadata (never the .pt): make known-answers [MODEL=file.pt]
+	$(BIN)/python -m training.selftest --model $(MODEL)
 
 model-card: $(VENV_STAMP) ## Rewrite weights/MODEL_CARD.md from the metadata and weights/reports/*.json
 	$(BIN)/python -m training.model_card --model $(MODEL) \

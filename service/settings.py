@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         "read. Bounds memory (on Cloud Run, /tmp where uploads are spooled is memory too); at "
         "least MAX_BATCH_UPLOAD_BYTES. Measured in loadtest/MEMORY.md."
     )
+    refused_body_discard_bytes: int = Field(
+        64 * MIB, ge=0, description="Before an early refusal (413, 415, 503) of a request whose "
+        "body is still arriving, at most this much of the rest is read and discarded, so that "
+        "clients that write the whole body before reading (urllib, requests, httpx) can read the "
+        "refusal; a body declared larger is refused at once (such clients then see a reset).")
+    refused_body_discard_seconds: float = Field(
+        5.0, ge=0, description="Longest the discarding before an early refusal lasts; a body "
+        "still arriving then is cut off (a slow or endless body cannot hold a connection).")
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, gt=0, description="Largest decoded image, width x height."
     )

@@ -1,4 +1,5 @@
-"""Export a trained network as TorchScript with the metadata that travels with it."""
+"""Export a trained network as TorchScript with the metadata that travels with it, its known
+answers (the start-up self-test's references) included."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import torch
 
+from service.model.classifier import Classifier
 from service.model.formats import FORMAT_NAME, export_model, load_model
+from service.model.known_answers import record_known_answers
 from service.model.metadata import (
     ModelMetadata,
     Preprocessing,
@@ -36,7 +39,8 @@ def export_classifier(
     """Write the model and its metadata, after proving the export computes what the model does.
 
     The parity check runs the exported file on `check_batch` and compares with the eager model:
-    a scripting or freezing bug would otherwise ship silently.
+    a scripting or freezing bug would otherwise ship silently. The known answers are what the
+    exported file (not the eager model) gives the reference photos: what the service must match.
     """
     model = model.eval()
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +60,8 @@ def export_classifier(
         training=training or {},
         metrics=metrics or {},
     )
+    exported = Classifier(module=load_model(model_path), metadata=metadata)
+    metadata = metadata.model_copy(update={"known_answers": record_known_answers(exported)})
     write_metadata(model_path, metadata)
     return metadata
 

@@ -83,7 +83,7 @@ class Admission:
 
 
 class _Entry(Generic[Item, Result]):
-    __slots__ = ("item", "future", "enqueued", "deadline", "state")
+    __slots__ = ("item", "future", "enqueued", "deadline", "state", "started")
 
     def __init__(self, item: Item, future: asyncio.Future[Result], enqueued: float,
                  deadline: float) -> None:
@@ -92,6 +92,7 @@ class _Entry(Generic[Item, Result]):
         self.enqueued = enqueued
         self.deadline = deadline
         self.state = "queued"  # -> "running" | "dropped"
+        self.started = enqueued  # when its batch was taken to run (the end of its queueing)
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -158,6 +159,12 @@ class MicroBatcher(Generic[Item, Result]):
     async def submit(self, item: Item, admission: Admission) -> Result:
         """The result of `item`, computed in some batch; raises what `run_batch` raised, or
         `DeadlineExceeded` if the item is still queued at the admission's deadline."""
+        result, _ = await self.submit_timed(item, admission)
+        return result
+
+    async def submit_timed(self, item: Item, admission: Admission) -> tuple[Result, float]:
+        """Like `submit`, plus how long the item waited for its batch (in the clock's unit),
+        so a response can tell queueing apart from the forward pass (Server-Timing)."""
         if self._closed:
             raise RuntimeError("the batcher is closed")
         if admission.unsubmitted > 0:
@@ -173,7 +180,8 @@ class MicroBatcher(Generic[Item, Result]):
             if not done and entry.state == "queued":
                 self._drop(entry)
                 raise DeadlineExceeded(self.retry_after)
-            return await entry.future  # finished, or running: about to finish
+            result = await entry.future  # finished, or running: about to finish
+            return result, entry.started - entry.enqueued
         except asyncio.CancelledError:
             if entry.state == "queued":
                 self._drop(entry)  # the caller is gone; do not compute it
@@ -254,7 +262,7 @@ class MicroBatcher(Generic[Item, Result]):
                 entry.state = "dropped"
                 entry.future.set_exception(DeadlineExceeded(self.retry_after))
                 continue
-            entry.state = "running"
+            entry.state, entry.started = "running", now
             batch.append(entry)
         self.on_queue_depth(len(self._queue))
         return batch

@@ -118,8 +118,14 @@ class InferenceRunner:
 
     async def predict(self, pixels: torch.Tensor, admission: Admission) -> Prediction:
         """Classify one uint8 CHW photo, in whichever batch it joins."""
+        prediction, _ = await self.predict_timed(pixels, admission)
+        return prediction
+
+    async def predict_timed(self, pixels: torch.Tensor, admission: Admission
+                            ) -> tuple[Prediction, float]:
+        """`predict`, plus the seconds the photo waited in the queue for its batch."""
         try:
-            return await self.batcher.submit(pixels, admission)
+            return await self.batcher.submit_timed(pixels, admission)
         except DeadlineExceeded as error:
             raise deadline_error(error.retry_after) from error
 

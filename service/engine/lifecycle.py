@@ -24,6 +24,7 @@ from PIL import Image
 
 from service.engine.inference import InferenceObserver, InferenceRunner
 from service.engine.pipeline import ClassificationPipeline, Upload
+from service.engine.selftest import SelfTestResult, SelfTestStatus, run_self_test
 from service.model.classifier import Classifier, load_classifier, load_onnx_classifier
 from service.model.errors import ApiError
 from service.model.metadata import ModelIntegrityError
@@ -49,6 +50,7 @@ class ModelState:
         self.status = ModelStatus.LOADING
         self.reason = ""
         self.pipeline: ClassificationPipeline | None = None
+        self.selftest: SelfTestResult | None = None  # once the model has loaded and warmed up
 
     def require_pipeline(self) -> ClassificationPipeline:
         """The ready pipeline, or the 503 that explains why there is none."""
@@ -74,29 +76,41 @@ def model_loading_error() -> ApiError:
 
 async def load_and_warm_up(state: ModelState, settings: Settings, decode_pool: Executor,
                      observer: InferenceObserver | None = None) -> None:
-    """Load, verify and warm up the model off the event loop, then mark the state ready.
+    """Load, verify, warm up and self-test the model off the event loop, then mark the state
+    ready.
 
-    Any failure is logged once at ERROR with its reason and leaves the state FAILED.
+    Any failure is logged once at ERROR with its reason and leaves the state FAILED; so does a
+    self-test answer that differs from the model's known answers.
     `observer` (the app's metrics) hears of every forward pass and of the queue's depth.
     """
     timings: dict[str, float] = {}
     try:
-        pipeline = await _warmed_up_pipeline(settings, decode_pool, observer, timings)
+        pipeline, state.selftest = await _warmed_up_pipeline(settings, decode_pool, observer,
+                                                             timings)
+    except SelfTestFailed as error:
+        state.selftest = error.result
+        _fail(state, str(error))
+        return
     except ModelIntegrityError as error:
         _fail(state, str(error))
         return
     except Exception as error:  # a failure to serve must be reported, whatever its type
         _fail(state, f"unexpected {type(error).__name__} while loading: {error}", exc_info=True)
         return
+    if state.selftest.status is SelfTestStatus.NOT_RECORDED:
+        log.warning("model self-test not recorded: %s", state.selftest.detail)
     state.pipeline, state.status = pipeline, ModelStatus.READY
     log.info("model ready", extra={"model_version": pipeline.metadata.version,
-                                   "model_path": str(settings.model_path), **timings})
+                                   "model_path": str(settings.model_path),
+                                   "selftest": str(state.selftest.status), **timings})
 
 
 async def _warmed_up_pipeline(settings: Settings, decode_pool: Executor,
-                              observer: InferenceObserver | None,
-                              timings: dict[str, float]) -> ClassificationPipeline:
-    """The ready pipeline; `timings` receives load_seconds and warm_up_seconds (cold start)."""
+                              observer: InferenceObserver | None, timings: dict[str, float]
+                              ) -> tuple[ClassificationPipeline, SelfTestResult]:
+    """The ready pipeline and its self-test's result; `timings` receives load_seconds and
+    warm_up_seconds (cold start, the self-test included). A failed self-test raises
+    `SelfTestFailed`, with the result."""
     started = time.perf_counter()
     classifier = await asyncio.to_thread(_loader(settings), settings.model_path)
     timings["load_seconds"] = round(time.perf_counter() - started, 3)
@@ -108,11 +122,22 @@ async def _warmed_up_pipeline(settings: Settings, decode_pool: Executor,
     started = time.perf_counter()
     try:
         await warm_up(pipeline)
+        selftest = await run_self_test(pipeline)
+        if not selftest.ok:
+            raise SelfTestFailed(selftest)
     except BaseException:
         runner.close()  # a pipeline that never becomes ready must not keep its thread
         raise
     timings["warm_up_seconds"] = round(time.perf_counter() - started, 3)
-    return pipeline
+    return pipeline, selftest
+
+
+class SelfTestFailed(ModelIntegrityError):
+    """The model does not give its known answers here: it must not serve."""
+
+    def __init__(self, result: SelfTestResult) -> None:
+        super().__init__(f"the self-test failed: {result.detail}")
+        self.result = result
 
 
 def _loader(settings: Settings) -> Callable[[Path], Classifier]:

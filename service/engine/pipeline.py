@@ -50,20 +50,24 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Classified:
-    """A prediction with what it cost, for the response's timing_ms."""
+    """A prediction with what it cost, for the response's timing_ms and Server-Timing:
+    decoding, waiting for a batch, then the batch's forward pass."""
 
     prediction: Prediction
     preview_jpeg: bytes | None
     decode_ms: float
+    queue_ms: float
     inference_ms: float
 
 
 @dataclass(frozen=True)
 class BatchClassified:
-    """One outcome per upload, in upload order: a prediction, or the reason it has none."""
+    """One outcome per upload, in upload order: a prediction, or the reason it has none.
+    `queue_ms` is the longest any of its photos waited for a batch."""
 
     outcomes: list[Prediction | ApiError]
     decode_ms: float
+    queue_ms: float
     inference_ms: float
 
 
@@ -92,8 +96,10 @@ class ClassificationPipeline:
         with self.runner.admit() as admission:
             prepared = await self.preprocess(upload, admission, preview=preview)
             decoded = time.perf_counter()
-            prediction = await self.runner.predict(prepared.pixels, admission)
-        return Classified(prediction, prepared.preview_jpeg, _ms(started, decoded), _ms(decoded))
+            prediction, queued = await self.runner.predict_timed(prepared.pixels, admission)
+        queue_ms, inference_ms = _split(decoded, queued)
+        return Classified(prediction, prepared.preview_jpeg, _ms(started, decoded),
+                          queue_ms, inference_ms)
 
     async def classify_many(self, uploads: Sequence[Upload]) -> BatchClassified:
         """Decode all uploads concurrently, then classify the good ones together (they join
@@ -105,10 +111,12 @@ class ClassificationPipeline:
             decoded = time.perf_counter()
             pixels = [item.pixels for item in prepared if isinstance(item, Prepared)]
             admission.expect(len(pixels))
-            predictions = iter(await asyncio.gather(
-                *(self.runner.predict(item, admission) for item in pixels)))
+            timed = await asyncio.gather(
+                *(self.runner.predict_timed(item, admission) for item in pixels))
+        predictions = iter(prediction for prediction, _ in timed)
         outcomes = [next(predictions) if isinstance(item, Prepared) else item for item in prepared]
-        return BatchClassified(outcomes, _ms(started, decoded), _ms(decoded))
+        queue_ms, inference_ms = _split(decoded, max((queued for _, queued in timed), default=0.0))
+        return BatchClassified(outcomes, _ms(started, decoded), queue_ms, inference_ms)
 
     async def preprocess(self, upload: Upload, admission: Admission, *,
                          preview: bool = False) -> Prepared:
@@ -157,6 +165,14 @@ def _preview_jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     thumbnail.save(buffer, format="JPEG", quality=PREVIEW_QUALITY)
     return buffer.getvalue()
+
+
+def _split(decoded: float, queued_seconds: float) -> tuple[float, float]:
+    """The time since decoding ended, as (queue, inference) milliseconds: the wait for a batch,
+    then the rest (the forward pass and the answer's way back)."""
+    waited = _ms(decoded)
+    queue_ms = min(round(queued_seconds * 1000, 1), waited)
+    return queue_ms, round(waited - queue_ms, 1)
 
 
 def _ms(start: float, end: float | None = None) -> float:

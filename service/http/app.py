@@ -21,7 +21,14 @@ from starlette.types import Scope
 from service.engine.inference import overloaded_error
 from service.engine.lifecycle import ModelState, load_and_warm_up
 from service.engine.measurements_lifecycle import MeasurementsState, load_measurements
-from service.http import metrics, routes_api, routes_health, routes_measurements, routes_web
+from service.http import (
+    metrics,
+    routes_api,
+    routes_health,
+    routes_measurements,
+    routes_oip,
+    routes_web,
+)
 from service.http.api_docs import install_api_docs
 from service.http.errors import (
     INTERNAL_ERROR,
@@ -31,6 +38,7 @@ from service.http.errors import (
     upload_too_large,
 )
 from service.http.limits import InflightBytes, UploadLimitMiddleware
+from service.http.lingering import LingeringRefusalMiddleware
 from service.http.request_context import RequestContextMiddleware, note_for_log
 from service.http.web_render import PageRenderer
 from service.model.errors import ApiError
@@ -67,6 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inflight=inflight,
         busy=lambda scope: render(scope, uploads_busy()),
     )
+    # Outside the upload limit, so its discarding reads are counted by nothing.
+    app.add_middleware(LingeringRefusalMiddleware,
+                       max_bytes=settings.refused_body_discard_bytes,
+                       max_seconds=settings.refused_body_discard_seconds)
     app.add_middleware(RequestContextMiddleware,
                        on_crash=lambda scope: render(scope, INTERNAL_ERROR))
     # Outermost, so it counts every answer, the request context's last-resort 500 included.
@@ -75,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware, metrics=lambda: app.state.metrics,
                        routes=lambda: app.router.routes)
     for router in (routes_api.router, routes_measurements.router, routes_health.router,
-                   routes_web.router, routes_measurements.page_router, metrics.router):
+                   routes_oip.router, routes_web.router, routes_measurements.page_router,
+                   metrics.router):
         app.include_router(router)
     install_api_docs(app)
     app.mount("/static", routes_web.RevalidatedStaticFiles(packages=[("service.http", "static")]),
@@ -124,15 +137,21 @@ def uploads_busy() -> ApiError:
 
 
 def upload_limit_for(path: str, settings: Settings) -> int:
-    """A batch carries many photos, so its body may be larger than a single upload."""
-    return settings.max_batch_upload_bytes if path == BATCH_PATH else settings.max_upload_bytes
+    """A batch carries many photos, so its body may be larger than a single upload; so may an
+    Open Inference Protocol request (several photos, in base64, a third larger)."""
+    if path in (BATCH_PATH, routes_oip.INFER_PATH):
+        return settings.max_batch_upload_bytes
+    return settings.max_upload_bytes
 
 
 def error_renderer(pages: PageRenderer) -> ErrorRenderer:
-    """Errors become a page for the web form's paths and JSON everywhere else."""
+    """Errors become a page for the web form's paths, the Open Inference Protocol's error object
+    under /v2, and the product's JSON everywhere else."""
 
     def render(scope: Scope, error: ApiError) -> Response:
         note_for_log(scope, error_code=error.code)
+        if routes_oip.is_protocol_path(scope.get("path", "")):
+            return routes_oip.protocol_error_response(error)
         if scope.get("path") in routes_web.PAGE_PATHS:
             page = pages.error(error.status, error.message)
             response = routes_web.html_page(page, error.status)

@@ -155,6 +155,14 @@ class ModelCollector(Collector):
         for name in ("loading", "ready", "failed"):
             load.add_metric([name], 1.0 if status == name else 0.0)
         yield load
+        selftest = getattr(state, "selftest", None)
+        passed = GaugeMetricFamily(f"{PREFIX}_model_selftest_ok", "1 once the model gave its "
+                                   "known answers through the serving path; 0 before, when "
+                                   "they differed (see /readyz), or when the model records none "
+                                   "(see /model).")
+        passed.add_metric([], 1.0 if selftest is not None and selftest.status == "passed"
+                          else 0.0)
+        yield passed
         pipeline = getattr(state, "pipeline", None)
         if pipeline is not None:
             info = InfoMetricFamily(f"{PREFIX}_model", "The model that answers.")

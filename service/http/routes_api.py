@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 
 from service.engine.pipeline import BatchClassified, Classified
-from service.http.dependencies import MeasurementsStateDep, PipelineDep, SettingsDep
+from service.engine.selftest import SelfTestResult
+from service.http.dependencies import (
+    MeasurementsStateDep,
+    ModelStateDep,
+    PipelineDep,
+    SettingsDep,
+)
 from service.http.errors import ErrorDetail, error_responses
 from service.http.request_context import log_summary, note_for_log
 from service.http.routes_measurements import describe_measurements_model
@@ -19,8 +25,9 @@ from service.http.schemas import (
     ModelInfo,
     PredictionFields,
     PredictionResponse,
-    Timing,
+    SelfTestInfo,
 )
+from service.http.server_timing import note_timing, server_timing, timing_of
 from service.http.uploads import read_files, read_upload
 from service.http.wording import rejection_message
 from service.model.classifier import Prediction
@@ -80,14 +87,16 @@ PREDICT_EXAMPLES = {
             "species": {"summary": "A penguin", "value": {
                 "species": "Adelie", "confidence": 0.9812, "probabilities": _EXAMPLE_PROBABILITIES,
                 "rejected": False, "message": None, "model_version": "1.0.0",
-                "timing_ms": {"decode": 4.1, "inference": 11.8, "total": 17.3}}},
+                "timing_ms": {"decode": 4.1, "queue": 0.2, "inference": 11.6,
+                              "total": 17.3}}},
             "rejected": {"summary": "No penguin", "value": {
                 "species": "no_penguin", "confidence": 0.91,
                 "probabilities": {"Adelie": 0.03, "Chinstrap": 0.02, "Gentoo": 0.04,
                                   "no_penguin": 0.91},
                 "rejected": True, "message": rejection_message(["Adelie", "Chinstrap", "Gentoo"]),
                 "model_version": "1.0.0",
-                "timing_ms": {"decode": 3.9, "inference": 11.2, "total": 16.4}}},
+                "timing_ms": {"decode": 3.9, "queue": 0.1, "inference": 11.1,
+                              "total": 16.4}}},
         }}},
     },
 }
@@ -101,14 +110,16 @@ PREDICT_EXAMPLES = {
     openapi_extra=PREDICT_REQUEST_BODY,
     responses={**PREDICT_EXAMPLES, **error_responses(400, 413, 415, 422, 500, 503)},
 )
-async def predict(request: Request, pipeline: PipelineDep) -> PredictionResponse:
+async def predict(request: Request, response: Response,
+                  pipeline: PipelineDep) -> PredictionResponse:
     """Single-photo classification: read, decode, predict, answer."""
     started = time.perf_counter()
     upload = await read_upload(request)
     classified = await pipeline.classify(upload)
-    note_for_log(request.scope, prediction=log_summary(classified.prediction),
-                 decode_ms=classified.decode_ms, inference_ms=classified.inference_ms)
-    return encode_response(classified, pipeline.metadata, started)
+    note_timing(request, classified)
+    answer = encode_response(classified, pipeline.metadata, started)
+    response.headers.update(server_timing(answer.timing_ms))
+    return answer
 
 
 @router.post(
@@ -120,6 +131,7 @@ async def predict(request: Request, pipeline: PipelineDep) -> PredictionResponse
 )
 async def predict_batch(
     request: Request,
+    response: Response,
     pipeline: PipelineDep,
     settings: SettingsDep,
     files: Annotated[list[UploadFile], File(description="The photos, one `files` part each.")],
@@ -131,9 +143,11 @@ async def predict_batch(
     note_for_log(request.scope, predictions=[
         log_summary(outcome) for outcome in batch.outcomes if isinstance(outcome, Prediction)],
         file_errors=[outcome.code for outcome in batch.outcomes if isinstance(outcome, ApiError)],
-        decode_ms=batch.decode_ms, inference_ms=batch.inference_ms)
+        decode_ms=batch.decode_ms, queue_ms=batch.queue_ms, inference_ms=batch.inference_ms)
     filenames = [upload.filename for upload in uploads]
-    return encode_batch_response(batch, filenames, pipeline.metadata, started)
+    answer = encode_batch_response(batch, filenames, pipeline.metadata, started)
+    response.headers.update(server_timing(answer.timing_ms))
+    return answer
 
 
 @router.get(
@@ -142,9 +156,13 @@ async def predict_batch(
     summary="Describe the model",
     responses=error_responses(500, 503),
 )
-async def model_info(pipeline: PipelineDep, measurements: MeasurementsStateDep) -> ModelInfo:
-    """The metadata of the models that answer, so clients can log which version they used."""
-    info = encode_model_info(pipeline.metadata)
+async def model_info(
+    pipeline: PipelineDep, state: ModelStateDep, measurements: MeasurementsStateDep
+) -> ModelInfo:
+    """The metadata of the models that answer, so clients can log which version they used,
+    and the photo model's self-test result."""
+    assert state.selftest is not None  # a ready model has run its self-test
+    info = encode_model_info(pipeline.metadata, state.selftest)
     if measurements.model is not None:
         info.measurements = describe_measurements_model(measurements.model)
     return info
@@ -157,8 +175,7 @@ def encode_response(
     return PredictionResponse(
         **_prediction_fields(classified.prediction, metadata).model_dump(),
         model_version=metadata.version,
-        timing_ms=Timing(decode=classified.decode_ms, inference=classified.inference_ms,
-                         total=_elapsed_ms(started)),
+        timing_ms=timing_of(classified, started),
     )
 
 
@@ -177,12 +194,11 @@ def encode_batch_response(
     return BatchResponse(
         results=results,
         model_version=metadata.version,
-        timing_ms=Timing(decode=batch.decode_ms, inference=batch.inference_ms,
-                         total=_elapsed_ms(started)),
+        timing_ms=timing_of(batch, started),
     )
 
 
-def encode_model_info(metadata: ModelMetadata) -> ModelInfo:
+def encode_model_info(metadata: ModelMetadata, selftest: SelfTestResult) -> ModelInfo:
     """The model's metadata as the /model JSON body."""
     return ModelInfo(
         version=metadata.version,
@@ -199,6 +215,10 @@ def encode_model_info(metadata: ModelMetadata) -> ModelInfo:
         min_species_probability=metadata.rejection.min_species_probability,
         metrics=metadata.metrics,
         training=metadata.training,
+        selftest=SelfTestInfo(status=str(selftest.status), detail=selftest.detail,
+                              references=selftest.references,
+                              largest_difference=selftest.largest_difference,
+                              tolerance=selftest.tolerance),
     )
 
 
@@ -211,6 +231,3 @@ def _prediction_fields(prediction: Prediction, metadata: ModelMetadata) -> Predi
         message=rejection_message(metadata.species) if prediction.rejected else None,
     )
 
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

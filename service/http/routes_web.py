@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from service.http.dependencies import PagesDep, PipelineDep
-from service.http.request_context import log_summary, note_for_log
+from service.http.server_timing import note_timing, server_timing, timing_of
 from service.http.uploads import read_upload
 
 router = APIRouter(include_in_schema=False)
@@ -55,10 +56,13 @@ async def upload_page(pages: PagesDep) -> HTMLResponse:
 @router.post("/classify", response_class=HTMLResponse)
 async def classify_page(request: Request, pipeline: PipelineDep, pages: PagesDep) -> HTMLResponse:
     """The form's no-script target: the same classification as /predict, as a result page."""
+    started = time.perf_counter()
     upload = await read_upload(request)
     classified = await pipeline.classify(upload, preview=True)
-    note_for_log(request.scope, prediction=log_summary(classified.prediction),
-                 decode_ms=classified.decode_ms, inference_ms=classified.inference_ms)
+    note_timing(request, classified)
     assert classified.preview_jpeg is not None
-    return html_page(pages.result(classified.prediction, pipeline.metadata,
+    timing = timing_of(classified, started)
+    page = html_page(pages.result(classified.prediction, pipeline.metadata, timing,
                                   filename=upload.filename, preview_jpeg=classified.preview_jpeg))
+    page.headers.update(server_timing(timing))
+    return page

@@ -8,8 +8,11 @@ from service.http.errors import ErrorDetail
 
 
 class Timing(BaseModel):
+    """Where the request's time went, milliseconds; the same figures as its Server-Timing."""
+
     decode: float = Field(description="Decoding and preprocessing the image, milliseconds.")
-    inference: float = Field(description="Waiting for and running the model, milliseconds.")
+    queue: float = Field(description="Waiting for a batch to start, milliseconds.")
+    inference: float = Field(description="The batch's forward pass, milliseconds.")
     total: float = Field(description="Handling the request in the service, milliseconds.")
 
 
@@ -55,6 +58,18 @@ class ReadyResponse(BaseModel):
     measurements_model_version: str
 
 
+class SelfTestInfo(BaseModel):
+    """The start-up self-test: the model's known answers, asked through the serving path."""
+
+    status: str = Field(description="`passed`, `failed` or `not recorded` (the model's "
+                        "metadata has no known answers).")
+    detail: str
+    references: int = Field(description="Reference photos checked.")
+    largest_difference: float | None = Field(
+        description="Largest difference of any probability from its record.")
+    tolerance: float | None = Field(description="Largest difference allowed.")
+
+
 class ModelInfo(BaseModel):
     """What a client may want to know about the model that answers."""
 
@@ -72,6 +87,7 @@ class ModelInfo(BaseModel):
     min_species_probability: float
     metrics: dict
     training: dict
+    selftest: SelfTestInfo
     measurements: dict | None = Field(
         None, description="The measurements model of /predict/measurements: features (units, "
         "ranges seen in training, categories), labels, version, SHA-256, cross-validated "

@@ -12,6 +12,7 @@ import html
 from importlib import resources
 from string import Template
 
+from service.http.schemas import Timing
 from service.http.wording import display_label, rejection_message
 from service.model.classifier import Prediction
 from service.model.measurements import MeasurementPrediction
@@ -47,7 +48,7 @@ class PageRenderer:
     def index(self) -> str:
         return self._page(TITLE, result="")
 
-    def result(self, prediction: Prediction, metadata: ModelMetadata, *,
+    def result(self, prediction: Prediction, metadata: ModelMetadata, timing: Timing, *,
                filename: str, preview_jpeg: bytes) -> str:
         headline = (
             "No penguin recognised" if prediction.rejected else f"{prediction.species} penguin")
@@ -63,6 +64,7 @@ class PageRenderer:
             confidence=f"Confidence: {_percent(prediction.confidence)}",
             message=html.escape(rejection_message(metadata.species)) if prediction.rejected else "",
             bars=bars,
+            timing=describe_timing(timing),
         )
         return self._page(f"{headline} – {TITLE}", result=fragment)
 
@@ -104,7 +106,7 @@ class PageRenderer:
             result=result,
             result_template=self.templates["result"].substitute(
                 verdict_class="", preview_src="", filename="", headline="", confidence="",
-                message="", bars=""),
+                message="", bars="", timing=""),
             bar_template=self.templates["bar"].substitute(
                 answer_class="", label="", width="0", value=""),
             error_template=self.templates["error"].substitute(heading="", message=""),
@@ -117,6 +119,12 @@ class PageRenderer:
             width=f"{probability * 100:.1f}",
             value=_percent(probability),
         )
+
+
+def describe_timing(timing: Timing) -> str:
+    """The request's time split as the Server-Timing header gives it (app.js writes the same)."""
+    return (f"Answered in {timing.total:.1f} ms: decoding {timing.decode:.1f} ms, "
+            f"queue {timing.queue:.1f} ms, inference {timing.inference:.1f} ms.")
 
 
 def preview_data_url(jpeg: bytes) -> str:

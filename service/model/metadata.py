@@ -38,6 +38,28 @@ class Rejection(BaseModel):
     )
 
 
+# Per probability, absolute. Far above what a batch size, a memory layout or ONNX Runtime change
+# (about 1e-6 here), far below what a wrong preprocessing or decoder does (0.01 to 1).
+KNOWN_ANSWER_TOLERANCE = 1e-3
+
+
+class KnownAnswer(BaseModel):
+    """One reference photo and the calibrated probabilities the exported model gave it."""
+
+    name: str
+    png_base64: str = Field(description="The photo, a small PNG (so decoding is exercised).")
+    probabilities: dict[str, float] = Field(description="Every label's probability, exactly.")
+
+
+class KnownAnswers(BaseModel):
+    """The start-up self-test: served photos must get these answers within the tolerance."""
+
+    tolerance: float = Field(KNOWN_ANSWER_TOLERANCE, gt=0.0,
+                             description="Largest difference allowed per probability.")
+    seed: int = Field(description="What the reference photos were generated from.")
+    references: list[KnownAnswer] = Field(min_length=1)
+
+
 class ModelMetadata(BaseModel):
     """Everything needed to use, verify and describe one exported model file."""
 
@@ -56,6 +78,9 @@ class ModelMetadata(BaseModel):
     onnx_sha256: str | None = Field(
         None, description="SHA-256 of the same network exported as ONNX beside the model file "
         "(training/export_onnx.py), for MODEL_BACKEND=onnx; absent when there is none.")
+    known_answers: KnownAnswers | None = Field(
+        None, description="Reference photos and the answers the exported model gave them, "
+        "checked at start-up (training/selftest.py); absent in models exported before them.")
 
     @property
     def species(self) -> list[str]:

@@ -68,6 +68,10 @@ def test_choosing_a_photo_and_submitting_shows_species_confidence_and_bars(page,
     assert submitted.value.status == 200
     expect(page.locator("#result h2")).to_have_text("Adelie penguin")
     check_result(read_result(page), predict(server, data), "red-penguin.jpg")
+    timing = submitted.value.json()["timing_ms"]  # the split Server-Timing gives, as words
+    expect(page.locator("#result .timing")).to_have_text(
+        f"Answered in {timing['total']:.1f} ms: decoding {timing['decode']:.1f} ms, "
+        f"queue {timing['queue']:.1f} ms, inference {timing['inference']:.1f} ms.")
     assert page.url.rstrip("/") == server, "the page did not reload or navigate"
 
     # Another photo replaces the result rather than adding a second one.

@@ -29,6 +29,7 @@ REQUIRED_FAMILIES = {
     "penguin_model_info": "gauge",  # an Info is a gauge in the text format
     "penguin_model_ready": "gauge",
     "penguin_model_status": "gauge",
+    "penguin_model_selftest_ok": "gauge",
 }
 
 

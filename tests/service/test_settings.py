@@ -15,7 +15,8 @@ ENV_NAMES = ["PORT", "HOST", "MODEL_PATH", "MAX_UPLOAD_BYTES", "MAX_BATCH_UPLOAD
              "MAX_IMAGE_PIXELS", "MAX_BATCH_FILES", "TORCH_THREADS", "DECODE_WORKERS",
              "LOG_LEVEL", "MAX_BATCH_SIZE", "MAX_BATCH_WAIT_MS", "MAX_QUEUE", "REQUEST_TIMEOUT_S",
              "MODEL_BACKEND", "MAX_INFLIGHT_UPLOAD_BYTES", "MEASUREMENTS_MODEL_PATH",
-             "MAX_MEASUREMENT_ROWS", "CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT"]
+             "MAX_MEASUREMENT_ROWS", "CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT",
+             "REFUSED_BODY_DISCARD_BYTES", "REFUSED_BODY_DISCARD_SECONDS"]
 
 
 @pytest.fixture
@@ -47,7 +48,8 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
               "MAX_BATCH_WAIT_MS": "1.5", "MAX_QUEUE": "40", "REQUEST_TIMEOUT_S": "7",
               "MODEL_BACKEND": "ONNX", "MAX_INFLIGHT_UPLOAD_BYTES": "9000",
               "MEASUREMENTS_MODEL_PATH": str(tmp_path / "m.json"), "MAX_MEASUREMENT_ROWS": "7",
-              "CLOUD_RUN_TASK_INDEX": "2", "CLOUD_RUN_TASK_COUNT": "5"}
+              "CLOUD_RUN_TASK_INDEX": "2", "CLOUD_RUN_TASK_COUNT": "5",
+              "REFUSED_BODY_DISCARD_BYTES": "4000", "REFUSED_BODY_DISCARD_SECONDS": "0.5"}
     for name, value in values.items():
         clean_env.setenv(name, value)
     settings = Settings()
@@ -60,6 +62,7 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
         "model_backend": "onnx", "max_inflight_upload_bytes": 9000,
         "measurements_model_path": tmp_path / "m.json", "max_measurement_rows": 7,
         "cloud_run_task_index": 2, "cloud_run_task_count": 5,
+        "refused_body_discard_bytes": 4000, "refused_body_discard_seconds": 0.5,
     }
 
 

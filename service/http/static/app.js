@@ -91,7 +91,16 @@
     Object.keys(answer.probabilities).forEach(function (label) {
       bars.appendChild(buildBar(label, answer.probabilities[label], label === answer.species));
     });
+    slot(result, "timing").textContent = describeTiming(answer.timing_ms);
     show(result);
+  }
+
+  // The same words as the result page without script (web_render.describe_timing).
+  function describeTiming(timing) {
+    if (!timing) return "";
+    function ms(value) { return value.toFixed(1) + " ms"; }
+    return "Answered in " + ms(timing.total) + ": decoding " + ms(timing.decode) +
+      ", queue " + ms(timing.queue) + ", inference " + ms(timing.inference) + ".";
   }
 
   async function classify(file) {

@@ -193,6 +193,34 @@ def test_a_request_heavier_than_the_bound_is_admitted_only_when_nothing_else_is(
     run_scenario(scenario())
 
 
+def test_each_item_reports_how_long_it_waited_for_its_batch(executor):
+    """The wait ends when the item's batch starts: on the batcher's own clock, set by hand."""
+    recorder = Recorder()
+    recorder.gate = threading.Event()
+    now = [100.0]
+
+    async def scenario():
+        batcher = make(executor, recorder, max_batch_wait_ms=0, request_timeout_s=1000.0,
+                       clock=lambda: now[0])
+
+        async def timed(item: object) -> tuple[object, float]:
+            with batcher.admit() as admission:
+                return await batcher.submit_timed(item, admission)
+
+        first = asyncio.ensure_future(timed(1))
+        await asyncio.to_thread(recorder.started.wait, 5)  # the first batch runs, gated
+        now[0] = 110.0
+        second = asyncio.ensure_future(timed(2))
+        await asyncio.sleep(0.05)  # the second is queued behind the running batch
+        now[0] = 125.0
+        recorder.gate.set()
+        return await first, await second
+
+    first, second = run_scenario(scenario())
+    assert first == (2, 0.0)  # alone: its batch started at once
+    assert second == (4, 15.0)  # queued at 110, its batch started at 125
+
+
 def test_work_still_queued_at_its_deadline_is_dropped_without_running(executor):
     recorder = Recorder()
     recorder.gate = threading.Event()

@@ -26,9 +26,34 @@ def test_predict_names_the_species(client, photo, tiny_metadata, colour, species
 
 def test_timings_are_reported_in_milliseconds(client, photo):
     timing = predict(client, photo("red")).json()["timing_ms"]
-    assert set(timing) == {"decode", "inference", "total"}
+    assert set(timing) == {"decode", "queue", "inference", "total"}
     assert all(value >= 0 for value in timing.values())
-    assert timing["total"] >= max(timing["decode"], timing["inference"])
+    assert timing["total"] >= timing["decode"] + timing["queue"] + timing["inference"] - 0.2
+
+
+def server_timing(response) -> dict[str, float]:
+    """The Server-Timing header parsed as its W3C text defines it: name;dur=ms;desc="..."."""
+    metrics = {}
+    for entry in response.headers["Server-Timing"].split(","):
+        name, *params = (part.strip() for part in entry.split(";"))
+        values = dict(param.split("=", 1) for param in params)
+        metrics[name] = float(values["dur"])
+        assert values["desc"].startswith('"') and values["desc"].endswith('"')
+    return metrics
+
+
+def test_every_prediction_carries_server_timing_with_the_bodys_figures(client, photo):
+    single = predict(client, photo("red"))
+    assert server_timing(single) == single.json()["timing_ms"]
+    batch = client.post("/predict/batch", files=[("files", ("a.png", photo("blue", fmt="PNG")))])
+    assert server_timing(batch) == batch.json()["timing_ms"]
+    raw = client.post("/predict", content=photo("green"), headers={"Content-Type": "image/jpeg"})
+    assert list(server_timing(raw)) == ["decode", "queue", "inference", "total"]
+
+
+def test_errors_carry_no_server_timing(client):
+    response = client.post("/predict", content=b"", headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 400 and "Server-Timing" not in response.headers
 
 
 def test_a_photo_without_a_penguin_is_rejected_with_a_message(client, photo):
@@ -105,7 +130,7 @@ def test_batch_answers_each_file_in_order_and_isolates_bad_files(client, photo, 
     assert results[3]["error"] == {"code": "empty_file", "message": "The uploaded file is empty."}
     assert set(results[0]["probabilities"]) == set(tiny_metadata.labels)
     assert body["model_version"] == tiny_metadata.version
-    assert set(body["timing_ms"]) == {"decode", "inference", "total"}
+    assert set(body["timing_ms"]) == {"decode", "queue", "inference", "total"}
 
 
 def test_batch_refuses_too_many_files(serve, settings_for, photo):

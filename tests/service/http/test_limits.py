@@ -1,4 +1,9 @@
-"""Oversized bodies are refused while streaming, before the application has read them."""
+"""Oversized bodies are refused while streaming, before the application has read them.
+
+Most tests here switch off the discarding of a refused body's rest (REFUSED_BODY_DISCARD_BYTES=0)
+to see the limit alone; the last ones, and tests/reliability/test_refusals_readable.py against
+the real process, check the discarding.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ def multipart_start(field: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def small_limit_client(serve, settings_for):
-    with serve(settings_for(max_upload_bytes=LIMIT, max_batch_upload_bytes=LIMIT)) as client:
+    with serve(settings_for(max_upload_bytes=LIMIT, max_batch_upload_bytes=LIMIT,
+                            refused_body_discard_bytes=0)) as client:
         yield client
 
 
@@ -118,7 +124,7 @@ def test_bodies_over_the_in_flight_budget_get_503_until_the_bytes_are_released(
     held at once: the second is refused at once (503 + Retry-After, before its body is read),
     and accepted again once the first has finished."""
     settings = settings_for(max_upload_bytes=LIMIT, max_batch_upload_bytes=LIMIT,
-                            max_inflight_upload_bytes=LIMIT)
+                            max_inflight_upload_bytes=LIMIT, refused_body_discard_bytes=0)
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
     second = b"\xff" * (LIMIT // 2 + CHUNK)
 
@@ -169,3 +175,17 @@ def test_bodies_over_the_in_flight_budget_get_503_until_the_bytes_are_released(
 def test_in_flight_budget_smaller_than_one_batch_is_refused_at_startup(settings_for):
     with pytest.raises(ValueError, match="MAX_INFLIGHT_UPLOAD_BYTES"):
         settings_for(max_batch_upload_bytes=2 * LIMIT, max_inflight_upload_bytes=LIMIT)
+
+
+def test_a_refused_bodys_rest_is_discarded_up_to_its_bound_then_answered(serve, settings_for):
+    """Read on (and dropped) so clients that write before reading can read the 413, but no
+    further than REFUSED_BODY_DISCARD_BYTES of the 64 MiB offered."""
+    with serve(settings_for(max_upload_bytes=LIMIT, refused_body_discard_bytes=4 * LIMIT)
+               ) as client:
+        endless = CountingBody()
+        refused = client.post("/predict", content=endless, headers={"Content-Type": "image/jpeg"})
+        short = CountingBody(total=3 * LIMIT)
+        finished = client.post("/predict", content=short, headers={"Content-Type": "image/jpeg"})
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "upload_too_large"
+    assert 5 * LIMIT <= endless.bytes_pulled <= 5 * LIMIT + 2 * CHUNK  # limit + discard bound
+    assert finished.status_code == 413 and short.bytes_pulled == 3 * LIMIT  # read to its end

@@ -52,7 +52,7 @@ def test_real_server_classifies_an_upload_and_stops_cleanly_on_sigterm(server, t
 
     answer = upload_like_curl(base, photo_path)
     assert answer["species"] == "Adelie" and answer["rejected"] is False
-    assert set(answer["timing_ms"]) == {"decode", "inference", "total"}
+    assert set(answer["timing_ms"]) == {"decode", "queue", "inference", "total"}
     page = httpx.get(f"{base}/", headers={"X-Request-ID": "e2e-page"})
     assert page.status_code == 200 and page.headers["x-request-id"] == "e2e-page"
 

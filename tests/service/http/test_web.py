@@ -99,6 +99,12 @@ def test_result_page_shows_species_confidence_bars_and_a_preview(client, photo):
     thumbnail = Image.open(io.BytesIO(base64.b64decode(preview["src"].split(",", 1)[1])))
     assert thumbnail.format == "JPEG" and thumbnail.size == (480, 360)  # sharp, not upscaled
     assert preview["alt"]
+    timing = re.search(r"Answered in ([\d.]+) ms: decoding ([\d.]+) ms, queue ([\d.]+) ms, "
+                       r"inference ([\d.]+) ms\.", " ".join(page.text))
+    header = dict(entry.split(";")[:2] for entry in response.headers["Server-Timing"].split(", "))
+    assert header.keys() == {"decode", "queue", "inference", "total"}
+    assert [f"dur={value}" for value in timing.groups()] == [
+        header[name] for name in ("total", "decode", "queue", "inference")]
 
 
 def test_rejected_photo_says_no_penguin(client, photo):

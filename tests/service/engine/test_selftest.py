@@ -1,0 +1,88 @@
+"""The start-up self-test: a model becomes ready only if it gives its known answers through the
+whole serving path; otherwise /readyz says which reference differed and by how much."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.model.metadata import read_metadata, write_metadata
+
+
+def copy_model(model_path: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for source in (model_path, model_path.with_suffix(".json")):
+        shutil.copy(source, folder / source.name)
+    return folder / model_path.name
+
+
+def selftest_ok(client) -> float:
+    (family,) = [family for family in text_string_to_metric_families(client.get("/metrics").text)
+                 if family.name == "penguin_model_selftest_ok"]
+    return family.samples[0].value
+
+
+def test_a_model_that_gives_its_known_answers_is_ready_and_says_so(serve, settings_for,
+                                                                   tiny_metadata):
+    with serve(settings_for()) as client:
+        assert client.get("/readyz").status_code == 200
+        selftest = client.get("/model").json()["selftest"]
+        assert selftest["status"] == "passed"
+        assert selftest["references"] == len(tiny_metadata.known_answers.references)
+        assert 0 <= selftest["largest_difference"] <= selftest["tolerance"] == 1e-3
+        assert selftest_ok(client) == 1.0
+
+
+def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
+        serve, settings_for, tiny_model_path, tmp_path, photo, caplog):
+    """The checksum binds the file to its metadata; only the self-test sees that the metadata
+    describes the wrong preprocessing."""
+    model_path = copy_model(tiny_model_path, tmp_path / "wrong-mean")
+    metadata = read_metadata(model_path)
+    wrong = metadata.preprocessing.model_copy(update={"mean": (0.6, 0.456, 0.406)})
+    write_metadata(model_path, metadata.model_copy(update={"preprocessing": wrong}))
+    with caplog.at_level(logging.ERROR, logger="service.model"), \
+            serve(settings_for(model_path=model_path)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        error = ready.json()["error"]
+        assert error["code"] == "model_unavailable"
+        assert "self-test failed" in error["message"] and "reference-16-0" in error["message"]
+        assert "difference" in error["message"] and "tolerance 1e-03" in error["message"]
+        answer = client.post("/predict", files={"file": ("a.jpg", photo("red"), "image/jpeg")})
+        assert answer.status_code == 503  # never served from a model that failed its self-test
+        assert selftest_ok(client) == 0.0
+    (line,) = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert "self-test failed" in line.getMessage()
+
+
+def test_a_changed_known_answer_is_named_with_its_difference(serve, settings_for,
+                                                             tiny_model_path, tmp_path):
+    model_path = copy_model(tiny_model_path, tmp_path / "edited")
+    metadata = read_metadata(model_path)
+    known = metadata.known_answers
+    last = known.references[-1]
+    edited = last.model_copy(update={"probabilities": {
+        **last.probabilities, "Chinstrap": last.probabilities["Chinstrap"] + 0.01}})
+    known = known.model_copy(update={"references": [*known.references[:-1], edited]})
+    write_metadata(model_path, metadata.model_copy(update={"known_answers": known}))
+    with serve(settings_for(model_path=model_path)) as client:
+        message = client.get("/readyz").json()["error"]["message"]
+    assert f"{last.name} gave Chinstrap" in message and "(difference 1.00e-02)" in message
+
+
+def test_a_model_without_known_answers_is_ready_with_the_self_test_not_recorded(
+        serve, settings_for, tiny_model_path, tmp_path, caplog):
+    model_path = copy_model(tiny_model_path, tmp_path / "old")
+    metadata = read_metadata(model_path)
+    write_metadata(model_path, metadata.model_copy(update={"known_answers": None}))
+    with caplog.at_level(logging.WARNING, logger="service.model"), \
+            serve(settings_for(model_path=model_path)) as client:
+        assert client.get("/readyz").status_code == 200
+        selftest = client.get("/model").json()["selftest"]
+        assert selftest["status"] == "not recorded" and "training.selftest" in selftest["detail"]
+        assert selftest_ok(client) == 0.0
+    assert any("self-test not recorded" in record.getMessage() for record in caplog.records)
