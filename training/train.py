@@ -224,6 +224,12 @@ def load_data(
         )
     counts = ", ".join(f"{split}={len(files.paths)}" for split, files in splits.items())
     print(f"classes: {classes}; images: {counts}")
+    empty = [split for split in ("train", "val") if not splits[split].paths]
+    if empty:
+        sys.exit(
+            f"error: the {' and '.join(empty)} split of {args.data} has no photos ({counts}); "
+            "add photos, or give a plain folder per class and let training split it"
+        )
     cache_size = presets.cache_size_for(args.input_size)
     train_images = cache_images(splits["train"], size=cache_size, workers=args.workers)
     val_images = cache_images(splits["val"], size=args.input_size, workers=args.workers)

@@ -266,3 +266,22 @@ def test_one_photographer_fills_at_most_their_share_of_a_class(standin, tmp_path
     adelie = [row for row in attribution(out) if row["file"].split("/")[1] == "Adelie"]
     assert len(adelie) == PER_CLASS
     assert sum(row["photographer"] == "observer150" for row in adelie) == 2
+
+
+def test_the_fetched_folder_trains_as_it_is(standin, tmp_path, waits):
+    """The second command of the issue: `make train DATA=data/inat` on what the first wrote."""
+    from service.model.metadata import read_metadata
+    from training.train import main as train_main
+
+    out = tmp_path / "inat"
+    # Four photographers per class here: more of them in val, so that it is not empty.
+    assert fetch(standin, out, waits, "--val-fraction", "0.4", "--test-fraction", "0.2") == 0
+    model = tmp_path / "inat.pt"
+    assert train_main(["--data", str(out), "--output", str(model), "--epochs", "1",
+                       "--input-size", "64", "--batch-size", "4", "--workers", "1"]) == 0
+    metadata = read_metadata(model)
+    assert metadata.labels == LABELS
+    assert metadata.training["data"] == str(out)
+    assert metadata.training["images"] == {
+        split: sum(1 for _ in (out / split).rglob("*.jpg")) for split in ("train", "val", "test")
+    }

@@ -57,3 +57,16 @@ def test_dataset_without_a_no_penguin_folder_is_refused_with_the_reason(tiny_dat
         shutil.rmtree(copy / split / "no_penguin")
     with pytest.raises(SystemExit, match="needs a 'no_penguin' folder"):
         train_main(["--data", str(copy), "--output", str(tmp_path / "m.pt"), "--epochs", "1"])
+
+
+def test_an_empty_validation_split_is_refused_with_the_reason(tiny_dataset, tmp_path):
+    import shutil
+
+    import pytest
+
+    copy = tmp_path / "no_val"
+    shutil.copytree(tiny_dataset, copy)
+    for photo in (copy / "val").rglob("*.jpg"):
+        photo.unlink()
+    with pytest.raises(SystemExit, match="the val split of .* has no photos"):
+        train_main(["--data", str(copy), "--output", str(tmp_path / "m.pt"), "--epochs", "1"])
