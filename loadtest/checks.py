@@ -28,7 +28,11 @@ def check_prediction(body: Any, labels: tuple[str, ...] = DEFAULT_LABELS) -> str
     species = body.get("species")
     if species not in labels:
         return f"species {species!r} is not one of {', '.join(labels)}"
-    confidence = body.get("confidence")
+    return check_confidence(body.get("confidence"))
+
+
+def check_confidence(confidence: Any) -> str | None:
+    """Why an answer's `confidence` is not a probability, or None when it is one."""
     if isinstance(confidence, bool) or not isinstance(confidence, int | float):
         return f"confidence {confidence!r} is not a number"
     if not 0.0 <= confidence <= 1.0:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from loadtest.checks import check_confidence
+
 BILL_AND_FLIPPER = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm")
 BIRDS: tuple[dict[str, Any], ...] = (
     {"species": "Adelie", "island": "Biscoe", "bill_length_mm": 37.9, "bill_depth_mm": 18.6,
@@ -58,9 +60,4 @@ def check_measurement_answer(body: Any, expected: str) -> str | None:
         return f"expected a JSON object, got {type(body).__name__}"
     if body.get("species") != expected:
         return f"species {body.get('species')!r}, expected {expected}"
-    confidence = body.get("confidence")
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
-        return f"confidence {confidence!r} is not a number"
-    if not 0.0 <= confidence <= 1.0:
-        return f"confidence {confidence} is not between 0 and 1"
-    return None
+    return check_confidence(body.get("confidence"))
