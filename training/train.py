@@ -23,13 +23,16 @@ import random
 import shlex
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
 from service.model.classifier import load_classifier
-from service.model.metadata import REJECT_LABEL, Rejection, write_metadata
+from service.model.metadata import REJECT_LABEL, Preprocessing, Rejection, write_metadata
 from training import presets
 from training.calibration import choose_species_threshold, fit_temperature
 from training.data import CachedImages, LabelledFiles, cache_images, find_splits
@@ -145,6 +148,46 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """The run's settings, typed and fixed once parsed: the command line's flags, with
+    `--batch-norm-stats` resolved. Their defaults and help live in `get_args_parser`."""
+
+    data: Path
+    output: Path
+    arch: str
+    pretrained: str
+    train_from: int
+    backbone_lr_scale: float
+    batch_norm_stats: Literal["update", "keep"]
+    augment: str
+    input_size: int
+    probe_epochs: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    max_false_reject: float
+    seed: int
+    workers: int
+    version: str | None
+    limit_train_batches: int | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainConfig:
+        """`--batch-norm-stats` defaults to what suits `--pretrained`: pretrained statistics
+        describe real photos and are kept; a network from scratch has none worth keeping."""
+        batch_norm_stats = args.batch_norm_stats or (
+            "update" if args.pretrained == "none" else "keep")
+        return cls(**(vars(args) | {"batch_norm_stats": batch_norm_stats}))
+
+
+def parse_config(argv: list[str]) -> TrainConfig:
+    """The settings of `python -m training.train ARGV`."""
+    return TrainConfig.from_args(get_args_parser().parse_args(argv))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -153,7 +196,8 @@ def seed_everything(seed: int) -> None:
 class AugmentedImages(torch.utils.data.Dataset):
     """Cached training pixels with fresh random augmentation on every access."""
 
-    def __init__(self, images: CachedImages, augment) -> None:
+    def __init__(self, images: CachedImages,
+                 augment: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.images, self.augment = images, augment
 
     def __len__(self) -> int:
@@ -163,21 +207,21 @@ class AugmentedImages(torch.utils.data.Dataset):
         return self.augment(self.images.pixels[index]), self.images.targets[index]
 
 
-def training_loader(images: CachedImages, args) -> torch.utils.data.DataLoader:
+def training_loader(images: CachedImages, config: TrainConfig) -> torch.utils.data.DataLoader:
     """Augment in a worker process, overlapping the training step.
 
     Small per-image tensor ops in the training process would each fan out over torch's
     intra-op threads; on a busy 2-core machine that made augmentation 400 times slower
     (measured). Workers run with one thread each.
     """
-    augment = presets.train_augmentation(input_size=args.input_size, policy=args.augment)
+    augment = presets.train_augmentation(input_size=config.input_size, policy=config.augment)
     return torch.utils.data.DataLoader(
         AugmentedImages(images, augment),
-        batch_size=args.batch_size,
+        batch_size=config.batch_size,
         shuffle=True,
         num_workers=1,
         persistent_workers=True,
-        generator=torch.Generator().manual_seed(args.seed),
+        generator=torch.Generator().manual_seed(config.seed),
     )
 
 
@@ -186,17 +230,17 @@ def train_one_epoch(
     loader: torch.utils.data.DataLoader,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    spec,
-    args,
+    spec: Preprocessing,
+    config: TrainConfig,
 ) -> tuple[float, float]:
     """One pass over the shuffled training images; returns mean loss and accuracy."""
     model.train()
-    if args.batch_norm_stats == "keep":
+    if config.batch_norm_stats == "keep":
         keep_batch_norm_statistics(model)
-    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     total_loss, correct, seen = 0.0, 0, 0
     for step, (pixels, targets) in enumerate(loader):
-        if args.limit_train_batches is not None and step >= args.limit_train_batches:
+        if config.limit_train_batches is not None and step >= config.limit_train_batches:
             break
         logits = model(presets.normalize_batch(pixels, spec))
         loss = criterion(logits, targets)
@@ -210,7 +254,8 @@ def train_one_epoch(
     return total_loss / seen, correct / seen
 
 
-def validate(model: nn.Module, images: CachedImages, spec) -> tuple[torch.Tensor, float]:
+def validate(model: nn.Module, images: CachedImages, spec: Preprocessing
+             ) -> tuple[torch.Tensor, float]:
     """Validation logits and plain accuracy of the current weights."""
     model.eval()
     logits = model_logits(model, images.pixels, spec)
@@ -218,14 +263,14 @@ def validate(model: nn.Module, images: CachedImages, spec) -> tuple[torch.Tensor
 
 
 def load_data(
-    args: argparse.Namespace,
+    config: TrainConfig,
 ) -> tuple[dict[str, LabelledFiles], CachedImages, CachedImages]:
     """Find the splits and decode the training and validation photos once."""
-    splits = find_splits(args.data, seed=args.seed)
+    splits = find_splits(config.data, seed=config.seed)
     classes = splits["train"].classes
     if REJECT_LABEL not in classes:
         sys.exit(
-            f"error: {args.data} needs a '{REJECT_LABEL}' folder of photos without penguins "
+            f"error: {config.data} needs a '{REJECT_LABEL}' folder of photos without penguins "
             f"(found {classes}); `make data` renders one you can copy in"
         )
     counts = ", ".join(f"{split}={len(files.paths)}" for split, files in splits.items())
@@ -233,17 +278,18 @@ def load_data(
     empty = [split for split in ("train", "val") if not splits[split].paths]
     if empty:
         sys.exit(
-            f"error: the {' and '.join(empty)} split of {args.data} has no photos ({counts}); "
+            f"error: the {' and '.join(empty)} split of {config.data} has no photos ({counts}); "
             "add photos, or give a plain folder per class and let training split it"
         )
-    cache_size = presets.cache_size_for(args.input_size)
-    train_images = cache_images(splits["train"], size=cache_size, workers=args.workers)
-    val_images = cache_images(splits["val"], size=args.input_size, workers=args.workers)
+    cache_size = presets.cache_size_for(config.input_size)
+    train_images = cache_images(splits["train"], size=cache_size, workers=config.workers)
+    val_images = cache_images(splits["val"], size=config.input_size, workers=config.workers)
     return splits, train_images, val_images
 
 
 def probe_head(
-    model: nn.Module, loader: torch.utils.data.DataLoader, spec, args
+    model: nn.Module, loader: torch.utils.data.DataLoader, spec: Preprocessing,
+    config: TrainConfig,
 ) -> None:
     """Train only the head on the frozen network before fine-tuning (LP-FT).
 
@@ -258,50 +304,51 @@ def probe_head(
     backbone = [p for p in model.parameters() if p.requires_grad and id(p) not in head_ids]
     for parameter in backbone:
         parameter.requires_grad_(False)
-    optimizer = torch.optim.AdamW(head, lr=args.lr, weight_decay=args.weight_decay)
-    steps = args.probe_epochs * _steps_per_epoch(loader, args)
+    optimizer = torch.optim.AdamW(head, lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.probe_epochs * _steps_per_epoch(loader, config)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
-    for epoch in range(1, args.probe_epochs + 1):
-        loss, accuracy = train_one_epoch(model, loader, optimizer, scheduler, spec, args)
-        print(f"probe {epoch}/{args.probe_epochs}  loss {loss:.4f}  train acc {accuracy:.4f}",
+    for epoch in range(1, config.probe_epochs + 1):
+        loss, accuracy = train_one_epoch(model, loader, optimizer, scheduler, spec, config)
+        print(f"probe {epoch}/{config.probe_epochs}  loss {loss:.4f}  train acc {accuracy:.4f}",
               flush=True)
     for parameter in backbone:
         parameter.requires_grad_(True)
 
 
-def _steps_per_epoch(loader: torch.utils.data.DataLoader, args) -> int:
-    if args.limit_train_batches is not None:
-        return min(len(loader), args.limit_train_batches)
+def _steps_per_epoch(loader: torch.utils.data.DataLoader, config: TrainConfig) -> int:
+    if config.limit_train_batches is not None:
+        return min(len(loader), config.limit_train_batches)
     return len(loader)
 
 
 def fit(
-    model: nn.Module, train_images: CachedImages, val_images: CachedImages, spec, args
+    model: nn.Module, train_images: CachedImages, val_images: CachedImages,
+    spec: Preprocessing, config: TrainConfig,
 ) -> float:
-    """Train for `args.epochs`, leaving the best validation checkpoint in `model`."""
-    loader = training_loader(train_images, args)
-    if args.probe_epochs:
-        probe_head(model, loader, spec, args)
-    groups = parameter_groups(model, lr=args.lr, backbone_lr_scale=args.backbone_lr_scale)
-    optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+    """Train for `config.epochs`, leaving the best validation checkpoint in `model`."""
+    loader = training_loader(train_images, config)
+    if config.probe_epochs:
+        probe_head(model, loader, spec, config)
+    groups = parameter_groups(model, lr=config.lr, backbone_lr_scale=config.backbone_lr_scale)
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=[group["lr"] for group in groups],
-        total_steps=max(1, args.epochs * _steps_per_epoch(loader, args)),
+        total_steps=max(1, config.epochs * _steps_per_epoch(loader, config)),
         pct_start=0.15,
     )
     best_accuracy, best_state, epoch_times = -1.0, None, []
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(1, config.epochs + 1):
         epoch_start = time.time()
-        loss, train_accuracy = train_one_epoch(model, loader, optimizer, scheduler, spec, args)
+        loss, train_accuracy = train_one_epoch(model, loader, optimizer, scheduler, spec, config)
         _, val_accuracy = validate(model, val_images, spec)
         epoch_times.append(time.time() - epoch_start)
-        minutes_left = sum(epoch_times) / len(epoch_times) * (args.epochs - epoch) / 60
+        minutes_left = sum(epoch_times) / len(epoch_times) * (config.epochs - epoch) / 60
         is_best = val_accuracy > best_accuracy
         if is_best:
             best_accuracy, best_state = val_accuracy, copy.deepcopy(model.state_dict())
         print(
-            f"epoch {epoch}/{args.epochs}  loss {loss:.4f}  train acc {train_accuracy:.4f}  "
+            f"epoch {epoch}/{config.epochs}  loss {loss:.4f}  train acc {train_accuracy:.4f}  "
             f"val acc {val_accuracy:.4f}  {epoch_times[-1]:.0f} s  ~{minutes_left:.1f} min left"
             + ("  *best" if is_best else ""),
             flush=True,
@@ -310,7 +357,8 @@ def fit(
     return best_accuracy
 
 
-def calibrate(model: nn.Module, val_images: CachedImages, spec, args) -> tuple[float, Rejection]:
+def calibrate(model: nn.Module, val_images: CachedImages, spec: Preprocessing,
+              config: TrainConfig) -> tuple[float, Rejection]:
     """Fit the temperature, then the rejection threshold on the calibrated probabilities."""
     val_logits, _ = validate(model, val_images, spec)
     temperature = fit_temperature(val_logits, val_images.targets)
@@ -318,7 +366,7 @@ def calibrate(model: nn.Module, val_images: CachedImages, spec, args) -> tuple[f
         torch.softmax(val_logits / temperature, 1),
         val_images.targets,
         val_images.classes.index(REJECT_LABEL),
-        args.max_false_reject,
+        config.max_false_reject,
     )
     print(f"temperature {temperature:.3f}; species threshold {threshold}")
     return temperature, Rejection(label=REJECT_LABEL, min_species_probability=threshold)
@@ -326,35 +374,33 @@ def calibrate(model: nn.Module, val_images: CachedImages, spec, args) -> tuple[f
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = get_args_parser().parse_args(argv)
-    if args.batch_norm_stats is None:
-        args.batch_norm_stats = "update" if args.pretrained == "none" else "keep"
+    config = parse_config(argv)
     started = time.time()
-    seed_everything(args.seed)
+    seed_everything(config.seed)
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    mean, std = input_normalisation(args.pretrained)
-    spec = presets.preprocessing_spec(input_size=args.input_size, mean=mean, std=std)
-    splits, train_images, val_images = load_data(args)
+    mean, std = input_normalisation(config.pretrained)
+    spec = presets.preprocessing_spec(input_size=config.input_size, mean=mean, std=std)
+    splits, train_images, val_images = load_data(config)
     print(f"decoded in {time.time() - started:.0f} s")
     try:
         model = build_model(
-            args.arch, num_classes=len(train_images.classes), pretrained=args.pretrained
+            config.arch, num_classes=len(train_images.classes), pretrained=config.pretrained
         )
     except PretrainedUnavailable as error:
         sys.exit(f"error: {error}")
-    if args.train_from:
-        trainable = freeze_features_before(model, args.train_from)
-        print(f"training features[{args.train_from}:] and the head: {trainable:,} parameters")
+    if config.train_from:
+        trainable = freeze_features_before(model, config.train_from)
+        print(f"training features[{config.train_from}:] and the head: {trainable:,} parameters")
     model = model.to(memory_format=torch.channels_last)
-    best_accuracy = fit(model, train_images, val_images, spec, args)
-    temperature, rejection = calibrate(model, val_images, spec, args)
+    best_accuracy = fit(model, train_images, val_images, spec, config)
+    temperature, rejection = calibrate(model, val_images, spec, config)
 
-    summary = _training_summary(args, argv, splits, started, best_accuracy)
+    summary = _training_summary(config, argv, splits, started, best_accuracy)
     metadata = export_classifier(
         model.to(memory_format=torch.contiguous_format),
-        args.output,
-        architecture=args.arch,
-        version=args.version or time.strftime("%Y.%m.%d-%H%M", time.gmtime()),
+        config.output,
+        architecture=config.arch,
+        version=config.version or time.strftime("%Y.%m.%d-%H%M", time.gmtime()),
         labels=train_images.classes,
         preprocessing=spec,
         temperature=temperature,
@@ -362,47 +408,48 @@ def main(argv: list[str] | None = None) -> int:
         check_batch=presets.normalize_batch(val_images.pixels[:8], spec),
         training=summary,
     )
-    metrics = _test_metrics(args, splits)
+    metrics = _test_metrics(config, splits)
     if metrics:
         metadata = metadata.model_copy(update={"metrics": metrics})
-        write_metadata(args.output, metadata)
+        write_metadata(config.output, metadata)
     minutes = (time.time() - started) / 60
-    print(f"exported {args.output} (sha256 {metadata.sha256[:12]}...) in {minutes:.1f} min")
+    print(f"exported {config.output} (sha256 {metadata.sha256[:12]}...) in {minutes:.1f} min")
     return 0
 
 
-def _test_metrics(args, splits) -> dict:
+def _test_metrics(config: TrainConfig, splits: dict[str, LabelledFiles]) -> dict:
     """Test-split metrics of the exported file itself, loaded and verified as the service does."""
     if "test" not in splits or not splits["test"].paths:
         return {}
-    metrics, _ = evaluate_folder(load_classifier(args.output), splits["test"], args.workers)
+    metrics, _ = evaluate_folder(load_classifier(config.output), splits["test"], config.workers)
     print("test split:\n" + format_report(metrics))
-    report = args.output.with_name(args.output.stem + "_test_report.json")
+    report = config.output.with_name(config.output.stem + "_test_report.json")
     report.write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(metrics["confusion"], report.with_suffix(".png"), "synthetic test split")
     # Every photo's answer stays in the report file; the metadata keeps the figures only.
     return {key: value for key, value in metrics.items() if key != "photos"}
 
 
-def _training_summary(args, argv: list[str], splits, started: float, best_accuracy: float) -> dict:
+def _training_summary(config: TrainConfig, argv: list[str], splits: dict[str, LabelledFiles],
+                      started: float, best_accuracy: float) -> dict:
     return {
         "command": "python -m training.train " + shlex.join(argv),
-        "data": str(args.data),
+        "data": str(config.data),
         "images": {s: len(f.paths) for s, f in splits.items()},
         "classes": splits["train"].classes,
-        "architecture": args.arch,
-        "pretrained": args.pretrained,
-        "provenance": weights_provenance(args.pretrained),
-        "train_from": args.train_from,
-        "batch_norm_stats": args.batch_norm_stats,
-        "augment": args.augment,
-        "input_size": args.input_size,
-        "label_smoothing": args.label_smoothing,
-        "lr": args.lr,
-        "backbone_lr_scale": args.backbone_lr_scale,
-        "probe_epochs": args.probe_epochs,
-        "epochs": args.epochs,
-        "seed": args.seed,
+        "architecture": config.arch,
+        "pretrained": config.pretrained,
+        "provenance": weights_provenance(config.pretrained),
+        "train_from": config.train_from,
+        "batch_norm_stats": config.batch_norm_stats,
+        "augment": config.augment,
+        "input_size": config.input_size,
+        "label_smoothing": config.label_smoothing,
+        "lr": config.lr,
+        "backbone_lr_scale": config.backbone_lr_scale,
+        "probe_epochs": config.probe_epochs,
+        "epochs": config.epochs,
+        "seed": config.seed,
         "best_val_accuracy": round(best_accuracy, 4),
         "wall_time_min": round((time.time() - started) / 60, 1),
         "torch": torch.__version__,

@@ -90,22 +90,31 @@ def test_low_resolution_augmentation_removes_detail_finer_than_a_few_pixels():
 
 
 def test_probing_the_head_first_moves_only_the_head_and_unfreezes_the_blocks_after(model):
-    from training.train import get_args_parser, probe_head
+    from training.train import parse_config, probe_head
 
     freeze_features_before(model, 11)
     trainable_before = [name for name, p in model.named_parameters() if p.requires_grad]
     backbone_before = {name: p.detach().clone() for name, p in model.features.named_parameters()}
     head_before = model.classifier[-1].weight.detach().clone()
-    args = get_args_parser().parse_args(["--data", "unused", "--probe-epochs", "2"])
+    config = parse_config(["--data", "unused", "--probe-epochs", "2"])
     pixels = torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(pixels, torch.arange(8) % 4), batch_size=4
     )
     spec = presets.preprocessing_spec(input_size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
 
-    probe_head(model, loader, spec, args)
+    probe_head(model, loader, spec, config)
 
     assert not torch.equal(head_before, model.classifier[-1].weight)
     assert all(torch.equal(backbone_before[name], p)
                for name, p in model.features.named_parameters())
     assert [name for name, p in model.named_parameters() if p.requires_grad] == trainable_before
+
+
+def test_the_batch_norm_statistics_default_follows_the_starting_weights_unless_given():
+    from training.train import parse_config
+
+    assert parse_config(["--data", "d"]).batch_norm_stats == "keep"
+    assert parse_config(["--data", "d", "--pretrained", "none"]).batch_norm_stats == "update"
+    assert parse_config(["--data", "d", "--pretrained", "none",
+                         "--batch-norm-stats", "keep"]).batch_norm_stats == "keep"
