@@ -312,7 +312,7 @@ async def main_async(args: argparse.Namespace) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or RESULTS / f"bench-{stamp}{'-quick' if plan.quick else ''}"
     out.mkdir(parents=True, exist_ok=True)
-    model, source = model_under_test(args.model, out, args.standin)
+    model, source = model_under_test(args.model, out)
     photos = photo_set.load_photos(photo_set.BENCH_SET, CACHE)
     photo_dir = photo_set.set_folder(photo_set.BENCH_SET, CACHE)
     settings = service_settings()
@@ -404,10 +404,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
                         help="a short smoke run (also BENCH_QUICK=1)")
-    parser.add_argument("--model", type=Path, help="model file (default: the shipped one, "
-                        "else a stand-in of the same architecture)")
-    parser.add_argument("--standin", action="store_true",
-                        help="measure the stand-in even when weights/ holds a model")
+    parser.add_argument("--model", type=Path, help="model file (default: the shipped one)")
     parser.add_argument("--out", type=Path, help="results folder")
     parser.add_argument("--no-publish", action="store_true",
                         help="do not update loadtest/BENCHMARK.md")

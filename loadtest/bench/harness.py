@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import re
-import subprocess
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,28 +42,21 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def model_under_test(explicit: Path | None, out: Path, standin: bool = False
-                     ) -> tuple[Path, str]:
-    """The shipped model when it is there, else a stand-in of the same architecture and size.
+def model_under_test(explicit: Path | None, out: Path) -> tuple[Path, str]:
+    """The model given, else the shipped one.
 
     The shipped files are copied into the run's folder first: the whole run then measures one
     model, even if training replaces weights/ meanwhile."""
     if explicit:
         return explicit.absolute(), "given"
-    if SHIPPED_MODEL.exists() and not standin:
-        import shutil
-
-        snapshot = out / "model" / SHIPPED_MODEL.name
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        for source in (SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".json")):
-            shutil.copy(source, snapshot.parent / source.name)
-        return snapshot, "shipped, weights/penguin_classifier.pt"
-    path = CACHE / "standin" / "penguin_classifier.pt"
-    if not path.exists():
-        print("exporting a stand-in MobileNetV3-small (weights/ has no model yet)", flush=True)
-        subprocess.run([sys.executable, "-m", "loadtest.bench.standin", str(path)], check=True,
-                       cwd=REPO_ROOT)
-    return path, "stand-in: untrained mobilenet_v3_small, 4 classes, same shape as shipped"
+    if not SHIPPED_MODEL.exists():
+        sys.exit(f"error: {SHIPPED_MODEL.relative_to(REPO_ROOT)} is missing; restore it "
+                 "(git checkout -- weights) or give --model")
+    snapshot = out / "model" / SHIPPED_MODEL.name
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    for source in (SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".json")):
+        shutil.copy(source, snapshot.parent / source.name)
+    return snapshot, "shipped, weights/penguin_classifier.pt"
 
 
 def requests_for(photos: list[Photo], port: int, path: str) -> list[bytes]:
