@@ -9,7 +9,7 @@ files of measurements.
 Uses the same verified model, the same preprocessing and the same engine as the HTTP service
 (decoding pool, batched forward passes), so a researcher's spreadsheet agrees with the API; the
 model is found the way the service finds it (MODEL_PATH, through `Settings`). Locations are
-local paths or fsspec URLs (gs:// needs the optional extra `gcs`).
+local paths or fsspec URLs (gs:// through gcsfs, installed with the service).
 
 Every photo gets a row; one that cannot be classified gets its reason in the `error` column and
 is also listed at the end. Sharded (`--shard i/n`, or Cloud Run Jobs' task variables), each task
