@@ -48,6 +48,7 @@ from service.settings import Settings
 PROGRAM = "penguin-classify"
 PROGRESS_FORMAT = "{bar:30} {n_fmt}/{total_fmt} photos [{elapsed}<{remaining}]"
 DEFAULT_CHECKPOINT_EVERY = 512
+DEFAULT_BATCH_SIZE = 32
 
 
 class UsageError(Exception):
@@ -93,8 +94,8 @@ def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
                         help="file to write (default: standard output); with --shard, the "
                              "folder (or gs:// prefix) that receives the shard files")
     parser.add_argument("--recursive", action="store_true", help="also look inside sub-folders")
-    parser.add_argument("--batch-size", type=positive, default=32,
-                        help="most photos per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH_SIZE,
+                        help=f"most photos per forward pass (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--shard", type=shard_argument, default=None, metavar="INDEX/COUNT",
                         help="classify only this share of the sorted listing, e.g. 0/4 for the "
                              "first of four (default: $CLOUD_RUN_TASK_INDEX/"
