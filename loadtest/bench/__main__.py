@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,7 @@ from loadtest.servers import (
     service_process,
 )
 from service.batch_command import DEFAULT_BATCH_SIZE
+from service.model.preprocessing import IMAGE_SUFFIXES
 
 PUBLISHED = REPO_ROOT / "loadtest" / "BENCHMARK.md"
 CONCURRENCY = (1, 8, 32, 64)
@@ -116,7 +118,6 @@ def onnx_export(model: Path) -> Path | None:
     which records the export's checksum in the copy's metadata): what MODEL_BACKEND=onnx
     serves. Cached by the model's checksum; None without the optional `onnx` extra."""
     import importlib.util
-    import shutil
 
     if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime")):
         return None
@@ -293,15 +294,21 @@ async def bench_measurements(plan: Plan, server: ServerProcess, port: int,
 
 
 def batch_folder(photo_dir: Path, folder: Path, copies: int) -> int:
-    """`copies` links to each bench photo in one folder, as a camera trap's folder would hold
-    them; the number of photos."""
+    """`copies` of each bench photo in one folder, as a camera trap's folder would hold them;
+    the number of photos. Hard links where the file system allows (no space taken), else
+    copies; not symbolic links, which a folder's listing skips (fsspec lists them as links)."""
     folder.mkdir(parents=True, exist_ok=True)
-    photos = sorted(path for path in photo_dir.iterdir() if path.is_file())
+    photos = sorted(path for path in photo_dir.iterdir()
+                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
     for copy in range(copies):
         for photo in photos:
-            link = folder / f"{copy:03d}-{photo.name}"
-            if not link.exists():
-                link.symlink_to(photo.resolve())
+            target = folder / f"{copy:03d}-{photo.name}"
+            if target.exists():
+                continue
+            try:
+                target.hardlink_to(photo)
+            except OSError:
+                shutil.copyfile(photo, target)
     return copies * len(photos)
 
 

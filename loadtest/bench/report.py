@@ -172,9 +172,9 @@ def _batch_command_section(result: dict[str, Any]) -> list[str]:
                           f"(its own figure: reading, decoding, forward passes); the process "
                           f"took {run['wall_s']} s with start-up and model load"
                           + (f"; {run['skipped']} skipped" if run["skipped"] else "")))
-    lines += ["", f"The folder holds {batch['runs'][0]['photos']} links to the benchmark's "
-              "photos; the command runs with the service's thread settings. Its first batch "
-              "size is its default (what `make run-job` runs)"
+    lines += ["", f"The folder holds {batch['runs'][0]['photos']} copies (hard links) of the "
+              "benchmark's photos; the command runs with the service's thread settings. Its "
+              "first batch size is its default (what `make run-job` runs)"
               + (", the other the service's MAX_BATCH_SIZE." if len(batch["runs"]) > 1 else ".")]
     return lines
 
