@@ -40,6 +40,14 @@ def multipart_files_request(host: str, port: int, path: str,
     return head + body
 
 
+def json_request(host: str, port: int, path: str, payload: object) -> bytes:
+    """A complete POST with `payload` as its JSON body, as bytes on the wire."""
+    body = json.dumps(payload).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: penguin-bench\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
 def get_request(host: str, port: int, path: str) -> bytes:
     return (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             "User-Agent: penguin-bench\r\n\r\n").encode()

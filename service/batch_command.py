@@ -9,7 +9,7 @@ files of measurements.
 Uses the same verified model, the same preprocessing and the same engine as the HTTP service
 (decoding pool, batched forward passes), so a researcher's spreadsheet agrees with the API; the
 model is found the way the service finds it (MODEL_PATH, through `Settings`). Locations are
-local paths or fsspec URLs (gs:// needs the optional extra `gcs`).
+local paths or fsspec URLs (gs:// through gcsfs, installed with the service).
 
 Every photo gets a row; one that cannot be classified gets its reason in the `error` column and
 is also listed at the end. Sharded (`--shard i/n`, or Cloud Run Jobs' task variables), each task
@@ -48,6 +48,7 @@ from service.settings import Settings
 PROGRAM = "penguin-classify"
 PROGRESS_FORMAT = "{bar:30} {n_fmt}/{total_fmt} photos [{elapsed}<{remaining}]"
 DEFAULT_CHECKPOINT_EVERY = 512
+DEFAULT_BATCH_SIZE = 32
 
 
 class UsageError(Exception):
@@ -93,8 +94,8 @@ def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
                         help="file to write (default: standard output); with --shard, the "
                              "folder (or gs:// prefix) that receives the shard files")
     parser.add_argument("--recursive", action="store_true", help="also look inside sub-folders")
-    parser.add_argument("--batch-size", type=positive, default=32,
-                        help="most photos per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH_SIZE,
+                        help=f"most photos per forward pass (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--shard", type=shard_argument, default=None, metavar="INDEX/COUNT",
                         help="classify only this share of the sorted listing, e.g. 0/4 for the "
                              "first of four (default: $CLOUD_RUN_TASK_INDEX/"

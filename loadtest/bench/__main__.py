@@ -5,8 +5,11 @@
 2. The naive reference server (loadtest/naive_server.py), both endpoints, at several C.
 3. The service as a real process (`python -m service`) on loopback: cold start (process start
    to first 200 from /readyz and to the first prediction, several times), then a closed loop at
-   each C (1, 8, 32, 64), then twice the queue bound (overload), then its peak RSS.
-4. The parts again (the machine's load drifts; the better of the two runs is kept).
+   each C (1, 8, 32, 64), then POST /predict/measurements (one JSON record) at C=1 and 32, then
+   twice the queue bound (overload), then its peak RSS.
+4. The batch command (`penguin-classify`, one task) over a local folder of the same photos, at
+   its default batch size and at the service's.
+5. The parts again (the machine's load drifts; the better of the two runs is kept).
 
 Writes result.json and report.md into loadtest/results/bench-<timestamp>/ and the report into
 loadtest/BENCHMARK.md (between its markers). `BENCH_QUICK=1` (or --quick) is a short smoke run
@@ -22,6 +25,7 @@ import datetime as dt
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,8 +39,10 @@ from loadtest.bench.harness import (
     CACHE,
     PREVIOUS_MODEL,
     RESULTS,
+    batch_summary,
     load_average,
     machine,
+    measurement_requests,
     model_under_test,
     requests_for,
 )
@@ -46,6 +52,7 @@ from loadtest.loadgen import (
     fetch,
     get_request,
 )
+from loadtest.measurements import check_measurement_answer
 from loadtest.servers import (
     HOST,
     REPO_ROOT,
@@ -54,10 +61,13 @@ from loadtest.servers import (
     naive_process,
     service_process,
 )
+from service.batch_command import DEFAULT_BATCH_SIZE
+from service.model.preprocessing import IMAGE_SUFFIXES
 
 PUBLISHED = REPO_ROOT / "loadtest" / "BENCHMARK.md"
 CONCURRENCY = (1, 8, 32, 64)
 NAIVE_CONCURRENCY = (1, 4, 16)
+MEASUREMENTS_CONCURRENCY = (1, 32)
 
 
 class Plan:
@@ -72,6 +82,9 @@ class Plan:
         self.cold_starts = 1 if quick else 3
         self.parts_budget = 0.5 if quick else 1.5
         self.naive_concurrency = (1, 8) if quick else NAIVE_CONCURRENCY
+        # Copies of the bench photos the batch command classifies: enough that its start-up
+        # (threads, the first passes) is a small part of the rate it reports.
+        self.batch_copies = 4 if quick else 40
 
 
 def model_record(path: Path, source: str) -> dict[str, Any]:
@@ -105,7 +118,6 @@ def onnx_export(model: Path) -> Path | None:
     which records the export's checksum in the copy's metadata): what MODEL_BACKEND=onnx
     serves. Cached by the model's checksum; None without the optional `onnx` extra."""
     import importlib.util
-    import shutil
 
     if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime")):
         return None
@@ -222,7 +234,8 @@ async def cold_starts(plan: Plan, model: Path, photos: list[photo_set.Photo], ou
 async def bench_service(plan: Plan, model: Path, photos: list[photo_set.Photo], out: Path,
                         settings: dict[str, Any], concurrencies: tuple[int, ...],
                         overrides: dict[str, str], overload: bool = True,
-                        cold: bool = True) -> dict[str, Any]:
+                        cold: bool = True,
+                        measurements_concurrency: tuple[int, ...] = ()) -> dict[str, Any]:
     if cold:
         cold_start, server, port = await cold_starts(plan, model, photos, out, overrides)
     else:
@@ -245,6 +258,9 @@ async def bench_service(plan: Plan, model: Path, photos: list[photo_set.Photo], 
             print(f"  service C={concurrency:<3} {_line(phases[-1])}", flush=True)
         result: dict[str, Any] = {"settings": settings, "phases": phases,
                                   "cold_start": cold_start}
+        if measurements_concurrency:
+            result["measurements"] = await bench_measurements(plan, server, port,
+                                                              measurements_concurrency)
         if overload:
             bound = int(overrides.get("MAX_QUEUE", settings["max_queue"]))
             phase = await run_phase(server, requests, 2 * bound, plan.warmup / 2,
@@ -257,6 +273,69 @@ async def bench_service(plan: Plan, model: Path, photos: list[photo_set.Photo], 
     finally:
         server.stop()
     return result
+
+
+async def bench_measurements(plan: Plan, server: ServerProcess, port: int,
+                             concurrencies: tuple[int, ...]) -> list[dict[str, Any]]:
+    """POST /predict/measurements, one JSON record per request, through the same closed loop
+    as the photos; every distinct answer is checked for its species (a wrong one is counted)."""
+    requests, expected = measurement_requests(port)
+    phases = []
+    for concurrency in concurrencies:
+        phase = await run_phase(server, requests, concurrency, plan.warmup, plan.duration,
+                                keep_bodies=True)
+        wrong = sum(check_measurement_answer(json.loads(body), expected[index]) is not None
+                    for index, body in phase.bodies.items())
+        phases.append({**phase.summary(), "answers_checked": len(phase.bodies),
+                       "wrong_answers": wrong})
+        print(f"  measurements C={concurrency:<3} {_line(phases[-1])}  wrong answers {wrong} of "
+              f"{len(phase.bodies)} checked", flush=True)
+    return phases
+
+
+def batch_folder(photo_dir: Path, folder: Path, copies: int) -> int:
+    """`copies` of each bench photo in one folder, as a camera trap's folder would hold them;
+    the number of photos. Hard links where the file system allows (no space taken), else
+    copies; not symbolic links, which a folder's listing skips (fsspec lists them as links)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = sorted(path for path in photo_dir.iterdir()
+                    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+    for copy in range(copies):
+        for photo in photos:
+            target = folder / f"{copy:03d}-{photo.name}"
+            if target.exists():
+                continue
+            try:
+                target.hardlink_to(photo)
+            except OSError:
+                shutil.copyfile(photo, target)
+    return copies * len(photos)
+
+
+def bench_batch_command(plan: Plan, model: Path, photo_dir: Path, out: Path,
+                        batch_sizes: tuple[int, ...]) -> dict[str, Any]:
+    """One `penguin-classify` run (one task of a job) per batch size over a local folder; its
+    own images/s (classifying only) and the process's wall time (start and model load too)."""
+    folder = out / "batch-input"
+    count = batch_folder(photo_dir, folder, plan.batch_copies)
+    runs = []
+    for size in batch_sizes:
+        started = time.perf_counter()
+        finished = subprocess.run(
+            [sys.executable, "-m", "service.batch_command", str(folder), "--model", str(model),
+             "--batch-size", str(size), "--output", str(out / f"batch-{size}.csv")],
+            cwd=REPO_ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        (out / f"batch-{size}.log").write_text(finished.stderr)
+        summary = batch_summary(finished.stderr)
+        if finished.returncode != 0 or summary is None:
+            raise RuntimeError(f"penguin-classify --batch-size {size} failed (exit "
+                               f"{finished.returncode}); see {out / f'batch-{size}.log'}")
+        runs.append({"batch_size": size, "photos": count, **summary, "wall_s": round(wall, 1)})
+        print(f"  penguin-classify --batch-size {size}: {runs[-1]['images_per_second']} images/s "
+              f"({runs[-1]['classified']} photos in {runs[-1]['seconds']} s; process "
+              f"{runs[-1]['wall_s']} s)", flush=True)
+    return {"runs": runs}
 
 
 async def batch_totals(port: int) -> tuple[float, float] | None:
@@ -338,7 +417,12 @@ async def main_async(args: argparse.Namespace) -> int:
     print("naive reference server", flush=True)
     result["naive"] = await bench_naive(plan, model, photos, settings["torch_threads"], out)
     print("the service", flush=True)
-    result["service"] = await bench_service(plan, model, photos, out, settings, CONCURRENCY, {})
+    result["service"] = await bench_service(plan, model, photos, out, settings, CONCURRENCY, {},
+                                            measurements_concurrency=MEASUREMENTS_CONCURRENCY)
+    print("the batch command, one task", flush=True)
+    result["batch_command"] = bench_batch_command(
+        plan, model, photo_dir, out,
+        tuple(dict.fromkeys((DEFAULT_BATCH_SIZE, settings["max_batch_size"]))))
     if args.previous.is_file():
         print(f"the service with the previous model {args.previous}", flush=True)
         result["service_previous"] = await bench_service(

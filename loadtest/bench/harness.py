@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from loadtest.loadgen import multipart_request
+from loadtest import measurements
+from loadtest.loadgen import json_request, multipart_request
 from loadtest.photos import Photo
 from loadtest.servers import HOST, REPO_ROOT
 
@@ -19,6 +20,10 @@ RESULTS = REPO_ROOT / "loadtest" / "results"
 CACHE = RESULTS / "bench-cache"
 SHIPPED_MODEL = REPO_ROOT / "weights" / "penguin_classifier.pt"
 PREVIOUS_MODEL = REPO_ROOT / "weights" / "previous" / "1.1.0" / "penguin_classifier.pt"
+MEASUREMENTS_PATH = "/predict/measurements"
+# The batch command's summary on stderr (service/batch_command.py, `report`).
+BATCH_SUMMARY = re.compile(r"classified (\d+) photo\(s\), skipped (\d+); ([\d.]+) images/s "
+                           r"over ([\d.]+) s")
 
 
 def machine() -> dict[str, Any]:
@@ -62,3 +67,22 @@ def model_under_test(explicit: Path | None, out: Path) -> tuple[Path, str]:
 def requests_for(photos: list[Photo], port: int, path: str) -> list[bytes]:
     return [multipart_request(HOST, port, path, "file", photo.filename, photo.data)
             for photo in photos]
+
+
+def measurement_requests(port: int) -> tuple[list[bytes], list[str]]:
+    """The load test's real birds (loadtest/measurements.py) as single JSON records, each with
+    every feature and with the bill and flipper only; and the species each must be answered
+    with, index for index."""
+    records = [(measurements.request_for(bird, all_features=every), bird["species"])
+               for bird in measurements.BIRDS for every in (True, False)]
+    return ([json_request(HOST, port, MEASUREMENTS_PATH, body) for body, _ in records],
+            [species for _, species in records])
+
+
+def batch_summary(stderr: str) -> dict[str, Any] | None:
+    """The counts and the rate a `penguin-classify` run reports last, or None without them."""
+    found = BATCH_SUMMARY.search(stderr)
+    if found is None:
+        return None
+    return {"classified": int(found[1]), "skipped": int(found[2]),
+            "images_per_second": float(found[3]), "seconds": float(found[4])}

@@ -98,6 +98,13 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
         add("same answers alone (C=1) and batched (C=32)", parity["mismatches"] == 0,
             f"{parity['compared']} photos compared, {parity['mismatches']} differ",
             "identical JSON probabilities")
+    measured = result["service"].get("measurements")
+    if measured:
+        add("/predict/measurements: no errors, the right species",
+            all(phase["errors"] == 0 and phase["wrong_answers"] == 0 for phase in measured),
+            ", ".join(f"C={phase['concurrency']}: {phase['errors']} errors, "
+                      f"{phase['wrong_answers']} of {phase['answers_checked']} answers wrong"
+                      for phase in measured), "0 and 0")
     return out
 
 
@@ -114,6 +121,61 @@ def _service_section(title: str, service: dict[str, Any]) -> list[str]:
     cold = service["cold_start"]
     lines += ["", f"Cold start to ready {cold['ready_s_median']} s, RSS when ready "
               f"{service['memory']['ready_mb']} MB, peak {service['memory']['peak_mb']} MB.", ""]
+    return lines
+
+
+def _measurements_section(phases: list[dict[str, Any]] | None) -> list[str]:
+    """The measurements endpoint on the same service process, in the same closed loop."""
+    if not phases:
+        return []
+    lines = ["", "### `POST /predict/measurements` (one JSON record per request), closed loop",
+             "", "The same service process, after the photo phases: 24 records of 12 real "
+             "Palmer Penguins birds (loadtest/measurements.py), each with every feature and with "
+             "the bill and flipper only; every distinct answer checked for its species.", "",
+             _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "wrong species",
+                  "server CPU ms/req", "of which event loop"),
+             _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+    for phase in phases:
+        lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"], phase["p90_ms"],
+                          phase["p99_ms"], _errors(phase),
+                          f"{phase['wrong_answers']} of {phase['answers_checked']}",
+                          phase["server_cpu_ms_per_request"],
+                          phase["event_loop_cpu_ms_per_request"]))
+    return lines
+
+
+def _batch_command_section(result: dict[str, Any]) -> list[str]:
+    """The batch command's images/s (one task), beside the model's ceiling and the service."""
+    batch = result.get("batch_command")
+    if not batch:
+        return []
+    ceiling, variant, size = ceiling_of(result["parts"])
+    at32 = next((phase for phase in result["service"]["phases"] if phase["concurrency"] == 32),
+                None)
+
+    def share(rate: float) -> str:
+        return f"{rate / ceiling:.0%}" if ceiling else ""
+
+    lines = ["", "### The batch command (`penguin-classify`, one task) beside the service's "
+             "ceiling", "",
+             _row("", "images/s", "share of the ceiling", "how"),
+             _row("---", "---:", "---:", "---"),
+             _row("the model alone (the ceiling)", ceiling, share(ceiling),
+                  f"{variant}, batch {size}, preprocessed tensors")]
+    if at32:
+        lines.append(_row("the service at C=32", at32["rps"], share(at32["rps"]),
+                          "HTTP uploads, one photo each, end to end"))
+    for run in batch["runs"]:
+        lines.append(_row(f"`penguin-classify --batch-size {run['batch_size']}`",
+                          run["images_per_second"], share(run["images_per_second"]),
+                          f"{run['classified']} photos from a local folder in {run['seconds']} s "
+                          f"(its own figure: reading, decoding, forward passes); the process "
+                          f"took {run['wall_s']} s with start-up and model load"
+                          + (f"; {run['skipped']} skipped" if run["skipped"] else "")))
+    lines += ["", f"The folder holds {batch['runs'][0]['photos']} copies (hard links) of the "
+              "benchmark's photos; the command runs with the service's thread settings. Its "
+              "first batch size is its default (what `make run-job` runs)"
+              + (", the other the service's MAX_BATCH_SIZE." if len(batch["runs"]) > 1 else ".")]
     return lines
 
 
@@ -167,6 +229,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Server CPU ms/req: CPU time (all threads) the server used per answered request "
               "in the measured window (and that of its main thread, the event loop): what a "
               "request costs, however much of the machine the server got."]
+    lines += _measurements_section(service.get("measurements"))
+    lines += _batch_command_section(result)
     cold = service["cold_start"]
     lines += ["", "### Cold start and memory", "",
               _row("", "median", "runs"), _row("---", "---:", "---:"),

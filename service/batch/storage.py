@@ -1,8 +1,8 @@
 """Photos and results on a local disk or in object storage, through fsspec.
 
-A location is a string fsspec understands: a local path, `gs://bucket/prefix` (needs the optional
-extra `gcs`, which installs gcsfs), or `memory://...` in tests. Local paths are kept as given, so a
-result names a photo the way the user named it.
+A location is a string fsspec understands: a local path, `gs://bucket/prefix` (through gcsfs, a
+serving dependency, so the image's Cloud Run Jobs can read buckets), or `memory://...` in tests.
+Local paths are kept as given, so a result names a photo the way the user named it.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
         return fsspec.core.url_to_fs(location)
     except ImportError as error:  # fsspec names the package the scheme needs
-        extra = " (pip install 'penguin-classifier[gcs]')" if location.startswith("gs") else ""
-        raise UnusableLocation(f"cannot open {location}: {error}{extra}") from error
+        raise UnusableLocation(f"cannot open {location}: {error}") from error
     except ValueError as error:  # "Protocol not known: ..."
         raise UnusableLocation(f"cannot open {location}: {error}") from error
 

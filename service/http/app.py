@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware,
                        on_crash=lambda scope: render(scope, INTERNAL_ERROR))
     # Outermost, so it counts every answer, the request context's last-resort 500 included.
-    app.state.metrics = metrics.ServiceMetrics(lambda: app.state.model)
+    app.state.metrics = metrics.ServiceMetrics(lambda: app.state.model,
+                                               lambda: app.state.measurements)
     app.state.metrics.upload_bytes.set_function(lambda: inflight.held)
     app.add_middleware(metrics.MetricsMiddleware, metrics=lambda: app.state.metrics,
                        routes=lambda: app.router.routes)

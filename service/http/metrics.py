@@ -48,8 +48,10 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 class ServiceMetrics:
     """The registry of one app and every metric in it."""
 
-    def __init__(self, model_state: Callable[[], Any]) -> None:
-        """`model_state` returns the app's current `ModelState` (it is replaced at startup)."""
+    def __init__(self, model_state: Callable[[], Any],
+                 measurements_state: Callable[[], Any]) -> None:
+        """`model_state` returns the app's current `ModelState`, `measurements_state` its
+        `MeasurementsState` (both are replaced at startup)."""
         # The `_created` timestamps of every series double the output and no alert uses them.
         disable_created_metrics()
         self._model_state = model_state
@@ -94,7 +96,7 @@ class ServiceMetrics:
         self.errors = Counter(
             f"{PREFIX}_errors", "Error answers by code, per request, per file of a batch and "
             "per row of measurements.", ["code"], registry=registry)
-        registry.register(ModelCollector(model_state))
+        registry.register(ModelCollector(model_state, measurements_state))
 
     # InferenceObserver (service/engine/inference.py)
     def observe_batch(self, size: int, seconds: float) -> None:
@@ -137,27 +139,33 @@ class ServiceMetrics:
 
 
 class ModelCollector(Collector):
-    """Read at scrape time: which model answers (`penguin_model_info`) and whether it is ready."""
+    """Read at scrape time: which photo model answers (`penguin_model_info`) and whether each
+    model is ready (label `model`: `photo`, `measurements`); /readyz needs both."""
 
-    def __init__(self, model_state: Callable[[], Any]) -> None:
+    def __init__(self, model_state: Callable[[], Any],
+                 measurements_state: Callable[[], Any]) -> None:
         self.model_state = model_state
+        self.measurements_state = measurements_state
 
     def collect(self) -> Iterable[Metric]:
         state = self.model_state()
-        status = str(getattr(state, "status", "loading"))
+        statuses = {"photo": _status_of(state),
+                    "measurements": _status_of(self.measurements_state())}
         ready = GaugeMetricFamily(f"{PREFIX}_model_ready", "1 once the model is loaded, "
                                   "verified and warmed up; 0 while loading or after a failed "
-                                  "load (see /readyz for the reason).")
-        ready.add_metric([], 1.0 if status == "ready" else 0.0)
+                                  "load (see /readyz for the reason).", labels=["model"])
+        for model, status in statuses.items():
+            ready.add_metric([model], 1.0 if status == "ready" else 0.0)
         yield ready
         load = GaugeMetricFamily(f"{PREFIX}_model_status", "1 for the model's current state.",
-                                 labels=["status"])
-        for name in ("loading", "ready", "failed"):
-            load.add_metric([name], 1.0 if status == name else 0.0)
+                                 labels=["model", "status"])
+        for model, status in statuses.items():
+            for name in ("loading", "ready", "failed"):
+                load.add_metric([model, name], 1.0 if status == name else 0.0)
         yield load
         selftest = getattr(state, "selftest", None)
-        passed = GaugeMetricFamily(f"{PREFIX}_model_selftest_ok", "1 once the model gave its "
-                                   "known answers through the serving path; 0 before, when "
+        passed = GaugeMetricFamily(f"{PREFIX}_model_selftest_ok", "1 once the photo model gave "
+                                   "its known answers through the serving path; 0 before, when "
                                    "they differed (see /readyz), or when the model records none "
                                    "(see /model).")
         passed.add_metric([], 1.0 if selftest is not None and selftest.status == "passed"
@@ -174,6 +182,11 @@ class ModelCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         return []  # labels depend on the model; nothing to check at registration
+
+
+def _status_of(state: Any) -> str:
+    """A model's `ModelStatus` as text; "loading" before its state exists."""
+    return str(getattr(state, "status", "loading"))
 
 
 class MetricsMiddleware:

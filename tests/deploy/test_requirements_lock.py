@@ -33,14 +33,32 @@ def test_every_package_is_pinned_once() -> None:
     assert len(names) == len(set(names))
 
 
+# Pinned by an extra for its own use and needed in the image too, by a serving dependency:
+# google-cloud-storage (gcsfs's) needs requests, which `make fetch-photos` (train) uses directly.
+SHARED_WITH_SERVING = {"requests"}
+
+
 def test_no_training_dev_or_cuda_package_in_the_image() -> None:
     extras = _pyproject()["project"]["optional-dependencies"]
-    excluded = {lock_requirements.canonical(re.split(r"[=<>~!\[; ]", r)[0])
-                for requirements in extras.values() for r in requirements}
-    locked = {lock_requirements.canonical(line.split("==")[0]) for line in _requirement_lines()}
+    pinned = {lock_requirements.canonical(re.split(r"[=<>~!\[; ]", r)[0]): r
+              for requirements in extras.values() for r in requirements}
+    excluded = set(pinned) - SHARED_WITH_SERVING
+    locked = {lock_requirements.canonical(line.split("==")[0]): line
+              for line in _requirement_lines()}
     assert {"torchvision", "locust", "pytest", "numpy", "matplotlib"} <= excluded
-    assert not locked & excluded
+    assert not set(locked) & excluded
     assert not [name for name in locked if lock_requirements.CUDA_ONLY.match(name)]
+    # A shared package is installed at one version everywhere: the extra's pin is the image's.
+    for name in SHARED_WITH_SERVING & set(pinned):
+        assert locked.get(name) == pinned[name], (name, locked.get(name), pinned[name])
+
+
+def test_the_image_can_read_gs_locations() -> None:
+    """Cloud Run Jobs read photos from buckets: gcsfs, fsspec's gs:// backend, is a serving
+    dependency (deploy/README.md, "Batch jobs")."""
+    direct = {lock_requirements.canonical(r.split("==")[0])
+              for r in _pyproject()["project"]["dependencies"]}
+    assert {"fsspec", "gcsfs"} <= direct
 
 
 def test_render_keeps_direct_pins_and_drops_cuda_only_packages() -> None:

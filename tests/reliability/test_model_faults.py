@@ -162,8 +162,8 @@ def test_a_faulty_model_is_never_served_and_the_reason_is_given(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert reason in errors[0].getMessage()
-    assert "penguin_model_ready 0.0" in metrics
-    assert 'penguin_model_status{status="failed"} 1.0' in metrics
+    assert 'penguin_model_ready{model="photo"} 0.0' in metrics
+    assert 'penguin_model_status{model="photo",status="failed"} 1.0' in metrics
     assert "penguin_model_info" not in metrics
     assert not (model_path.parent / "PWNED").exists()  # no pickle was ever executed
 

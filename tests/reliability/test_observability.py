@@ -97,8 +97,9 @@ def test_requests_predictions_rejections_and_errors_are_counted(fresh, photo):
     assert value(samples, "penguin_model_info", version="tiny-test-1",
                  architecture="tiny-top-half-colour",
                  sha256=fresh.get("/model").json()["sha256"]) == 1
-    assert value(samples, "penguin_model_ready") == 1
-    assert value(samples, "penguin_model_status", status="ready") == 1
+    for model in ("photo", "measurements"):
+        assert value(samples, "penguin_model_ready", model=model) == 1
+        assert value(samples, "penguin_model_status", model=model, status="ready") == 1
 
 
 def test_a_crash_is_counted_as_a_500_internal_error(serve, settings_for, photo):
@@ -127,8 +128,8 @@ def test_while_loading_the_model_is_not_ready_and_has_no_info(start, settings_fo
     with start(settings_for()) as client:
         samples = scrape(client)
         release.set()
-    assert value(samples, "penguin_model_ready") == 0
-    assert value(samples, "penguin_model_status", status="loading") == 1
+    assert value(samples, "penguin_model_ready", model="photo") == 0
+    assert value(samples, "penguin_model_status", model="photo", status="loading") == 1
     assert not [key for key in samples if key[0] == "penguin_model_info"]
 
 

@@ -254,6 +254,8 @@ def test_metrics_count_the_endpoint_and_its_answers(serve, settings_for):
     assert 'penguin_measurement_predictions_total{species="Gentoo"} 1.0' in text
     assert 'penguin_measurement_predictions_total{species="Adelie"} 1.0' in text
     assert 'penguin_errors_total{code="missing_measurement"} 2.0' in text  # a row, a request
+    assert 'penguin_model_ready{model="measurements"} 1.0' in text
+    assert 'penguin_model_ready{model="photo"} 1.0' in text
 
 
 def test_ready_only_when_both_models_are_loaded(serve, settings_for, tmp_path):
@@ -266,6 +268,12 @@ def test_ready_only_when_both_models_are_loaded(serve, settings_for, tmp_path):
         assert client.get("/model").json()["measurements"] is None
         assert client.post("/predict", content=b"x", headers={
             "Content-Type": "image/png"}).status_code == 400  # the photo model still answers
+        metrics = client.get("/metrics").text
+    # The metrics say which model keeps the service unready.
+    assert 'penguin_model_ready{model="photo"} 1.0' in metrics
+    assert 'penguin_model_ready{model="measurements"} 0.0' in metrics
+    assert 'penguin_model_status{model="measurements",status="failed"} 1.0' in metrics
+    assert 'penguin_model_status{model="photo",status="ready"} 1.0' in metrics
 
 
 def test_openapi_documents_the_endpoint_with_examples(client):
