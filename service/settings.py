@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cpus import usable_cpu_count
+from service.model.formats import Backend
 from service.model.preprocessing import DEFAULT_MAX_PIXELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -103,10 +104,11 @@ class Settings(BaseSettings):
         128, gt=0, description="Most photos admitted at once (decoding, queued or in a batch); "
         "beyond it requests get 503 `overloaded` with Retry-After at once."
     )
-    model_backend: Literal["torchscript", "onnx"] = Field(
-        "torchscript", description="What runs the network: the TorchScript file (the contract), "
-        "or ONNX Runtime on its ONNX export beside it (training/export_onnx.py; needs the "
-        "optional extra `onnx`). Measured in loadtest/BENCHMARK.md."
+    model_backend: Backend = Field(
+        "torchscript", description="What runs the network: the TorchScript file (the contract "
+        "and the default), or `onnx`: ONNX Runtime on the ONNX export beside it (shipped in "
+        "weights/ and the image; `make export-onnx`). Both pass the same checksum and self-test "
+        "(README, 'TorchScript or ONNX Runtime')."
     )
     request_timeout_s: float = Field(
         10.0, gt=0, description="Work still queued this long after admission is dropped "

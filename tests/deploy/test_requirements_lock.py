@@ -33,14 +33,34 @@ def test_every_package_is_pinned_once() -> None:
     assert len(names) == len(set(names))
 
 
+# Pinned in an extra and also needed by a serving dependency: NumPy (training's arrays) comes
+# into the image with onnxruntime, so it may be locked, at the very version training pins.
+SHARED_WITH_SERVING = {"numpy"}
+
+
 def test_no_training_dev_or_cuda_package_in_the_image() -> None:
     extras = _pyproject()["project"]["optional-dependencies"]
-    excluded = {lock_requirements.canonical(re.split(r"[=<>~!\[; ]", r)[0])
-                for requirements in extras.values() for r in requirements}
-    locked = {lock_requirements.canonical(line.split("==")[0]) for line in _requirement_lines()}
-    assert {"torchvision", "locust", "pytest", "numpy", "matplotlib"} <= excluded
-    assert not locked & excluded
+    pins = {lock_requirements.canonical(re.split(r"[=<>~!\[; ]", r)[0]): r
+            for requirements in extras.values() for r in requirements}
+    excluded = set(pins) - SHARED_WITH_SERVING
+    locked = {lock_requirements.canonical(line.split("==")[0]): line
+              for line in _requirement_lines()}
+    assert {"torchvision", "locust", "pytest", "matplotlib", "onnx", "onnxscript"} <= excluded
+    assert not set(locked) & excluded
+    for name in SHARED_WITH_SERVING & set(locked):
+        assert locked[name] == pins[name], "training and serving must agree on the version"
     assert not [name for name in locked if lock_requirements.CUDA_ONLY.match(name)]
+
+
+def test_onnx_runtime_is_a_serving_dependency() -> None:
+    """MODEL_BACKEND=onnx is a first-class option, so the image holds ONNX Runtime; only the
+    exporter's own packages (onnx, onnxscript) stay in the extra `onnx`."""
+    direct = _pyproject()["project"]["dependencies"]
+    (pin,) = [r for r in direct if r.startswith("onnxruntime")]
+    assert re.fullmatch(r"onnxruntime==[0-9.]+", pin)
+    assert pin in _requirement_lines()
+    onnx_extra = _pyproject()["project"]["optional-dependencies"]["onnx"]
+    assert not [r for r in onnx_extra if r.startswith("onnxruntime")]
 
 
 def test_render_keeps_direct_pins_and_drops_cuda_only_packages() -> None:
