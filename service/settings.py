@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Interface to listen on.")
     model_path: Path = Field(
         DEFAULT_MODEL_PATH,
-        description="TorchScript model file; its metadata is the .json beside it. "
-        "A relative path is taken relative to the working directory.",
+        description="TorchScript model file; its metadata is the .json beside it, its ONNX "
+        "export (MODEL_BACKEND=onnx) the .onnx. A relative path is taken relative to the "
+        "working directory.",
     )
     measurements_model_path: Path = Field(
         DEFAULT_MEASUREMENTS_MODEL_PATH,

@@ -8,10 +8,10 @@ import logging
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.model.formats import load_model
 from service.model.metadata import read_metadata, sha256_of, write_metadata
 
 
@@ -63,26 +63,19 @@ def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
     assert "self-test failed" in line.getMessage()
 
 
-class LabelsSwapped(torch.nn.Module):
-    """The served network with its first two outputs swapped: computes differently."""
-
-    def __init__(self, model_path: Path) -> None:
-        super().__init__()
-        self.inner = load_model(model_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(x)[:, [1, 0, 2, 3]]
-
-
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's notice on this exporter
 def test_an_onnx_export_that_computes_differently_keeps_the_onnx_backend_unready(
         serve, settings_for, tiny_model_path, tiny_metadata, tmp_path):
     """What the self-test guards under MODEL_BACKEND=onnx: an export whose checksum the metadata
-    records, but which does not compute what the TorchScript file does."""
-    model_path = copy_model(tiny_model_path, tmp_path / "swapped")
+    records, with the right input and output shapes, but another network's answers."""
+    model_path = copy_model(tiny_model_path, tmp_path / "other-network")
     onnx_file = model_path.with_suffix(".onnx")
     size = tiny_metadata.preprocessing.input_size
-    torch.onnx.export(LabelsSwapped(model_path), (torch.rand(1, 3, size, size),), str(onnx_file),
-                      dynamo=False, input_names=["input"], output_names=["logits"],
+    torch.manual_seed(1)
+    other = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(3, len(tiny_metadata.labels))).eval()
+    torch.onnx.export(other, (torch.rand(1, 3, size, size),), str(onnx_file), dynamo=False,
+                      input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     metadata = read_metadata(model_path)
     write_metadata(model_path, metadata.model_copy(update={"onnx_sha256": sha256_of(onnx_file)}))

@@ -174,8 +174,9 @@ def test_readyz_once_loaded(client, tiny_metadata):
                                "measurements_model_version": "1.0.0"}
 
 
-def test_model_describes_the_loaded_model(client, tiny_metadata):
+def test_model_describes_the_loaded_model(client, tiny_metadata, backend):
     info = client.get("/model").json()
+    assert info["backend"] == backend
     assert info["version"] == tiny_metadata.version
     assert info["labels"] == tiny_metadata.labels
     assert info["species"] == ["Adelie", "Chinstrap", "Gentoo"]
