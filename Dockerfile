@@ -61,9 +61,11 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /app
 # The model changes less often than the code, so it comes first. Both stay owned by root:
-# the service can read them but not change them.
-COPY weights/penguin_classifier.pt weights/penguin_classifier.json \
-     weights/penguin_measurements.json /app/weights/
+# the service can read them but not change them. The model in both formats: TorchScript (the
+# default) and its ONNX export, which MODEL_BACKEND=onnx serves with ONNX Runtime (a serving
+# dependency in the lock file); the metadata holds both checksums.
+COPY weights/penguin_classifier.pt weights/penguin_classifier.onnx \
+     weights/penguin_classifier.json weights/penguin_measurements.json /app/weights/
 COPY service/ /app/service/
 # Bytecode compiled now, since at run time Python may not write it (read-only file system):
 # saves compiling the service on every cold start. (The venv's packages were compiled by pip.)

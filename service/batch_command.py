@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         elif shard is not None and not args.output:
             raise UsageError("a sharded run writes shard files into a folder: give --output "
                              "FOLDER (or gs://bucket/prefix)")
-        classifier = None if measuring else load_classifier(args.model.absolute())
+        classifier = None if measuring else load_classifier(
+            args.model.absolute(), backend=settings.model_backend,
+            threads=settings.torch_threads)
     except (ShardError, UsageError) as error:
         print(f"{PROGRAM}: {error}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cpus import usable_cpu_count
+from service.model.formats import Backend
 from service.model.preprocessing import DEFAULT_MAX_PIXELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +46,9 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Interface to listen on.")
     model_path: Path = Field(
         DEFAULT_MODEL_PATH,
-        description="TorchScript model file; its metadata is the .json beside it. "
-        "A relative path is taken relative to the working directory.",
+        description="TorchScript model file; its metadata is the .json beside it, its ONNX "
+        "export (MODEL_BACKEND=onnx) the .onnx. A relative path is taken relative to the "
+        "working directory.",
     )
     measurements_model_path: Path = Field(
         DEFAULT_MEASUREMENTS_MODEL_PATH,
@@ -103,10 +105,11 @@ class Settings(BaseSettings):
         128, gt=0, description="Most photos admitted at once (decoding, queued or in a batch); "
         "beyond it requests get 503 `overloaded` with Retry-After at once."
     )
-    model_backend: Literal["torchscript", "onnx"] = Field(
-        "torchscript", description="What runs the network: the TorchScript file (the contract), "
-        "or ONNX Runtime on its ONNX export beside it (training/export_onnx.py; needs the "
-        "optional extra `onnx`). Measured in loadtest/BENCHMARK.md."
+    model_backend: Backend = Field(
+        "torchscript", description="What runs the network: the TorchScript file (the contract "
+        "and the default), or `onnx`: ONNX Runtime on the ONNX export beside it (shipped in "
+        "weights/ and the image; `make export-onnx`). Both pass the same checksum and self-test "
+        "(README, 'TorchScript or ONNX Runtime')."
     )
     request_timeout_s: float = Field(
         10.0, gt=0, description="Work still queued this long after admission is dropped "

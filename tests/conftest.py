@@ -28,6 +28,7 @@ from PIL import Image
 from torch import nn
 
 from service.http.app import create_app
+from service.model.formats import BACKENDS, Backend
 from service.model.metadata import ModelMetadata, read_metadata
 from service.settings import Settings
 
@@ -56,9 +57,11 @@ class TopHalfColourNet(nn.Module):
 
 
 def export_tiny_model(path: Path) -> Path:
-    """Export with training's own exporter, so the tests exercise the real file format."""
+    """Export with training's own exporters, so the tests exercise the real file formats: the
+    TorchScript file and, like the shipped model, its ONNX export beside it."""
     from service.model.metadata import Rejection
     from training.export import export_classifier
+    from training.export_onnx import export_onnx
     from training.presets import preprocessing_spec
 
     export_classifier(
@@ -73,6 +76,7 @@ def export_tiny_model(path: Path) -> Path:
         check_batch=torch.randn(2, 3, TINY_INPUT_SIZE, TINY_INPUT_SIZE),
         metrics={"accuracy": 0.5},
     )
+    export_onnx(path)
     return path
 
 
@@ -158,6 +162,12 @@ def mobilenet_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check_batch=torch.randn(2, 3, MOBILENET_INPUT_SIZE, MOBILENET_INPUT_SIZE),
     )
     return path
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each MODEL_BACKEND in turn: a test that names this fixture runs under both."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

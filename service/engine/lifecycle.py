@@ -25,7 +25,7 @@ from PIL import Image
 from service.engine.inference import InferenceObserver, InferenceRunner
 from service.engine.pipeline import ClassificationPipeline, Upload
 from service.engine.selftest import SelfTestResult, SelfTestStatus, run_self_test
-from service.model.classifier import Classifier, load_classifier, load_onnx_classifier
+from service.model.classifier import Classifier, load_classifier
 from service.model.errors import ApiError
 from service.model.metadata import ModelIntegrityError
 from service.settings import Settings
@@ -142,9 +142,8 @@ class SelfTestFailed(ModelIntegrityError):
 
 def _loader(settings: Settings) -> Callable[[Path], Classifier]:
     """TorchScript (the contract), or ONNX Runtime on the same network's ONNX export."""
-    if settings.model_backend == "onnx":
-        return functools.partial(load_onnx_classifier, threads=settings.torch_threads)
-    return load_classifier
+    return functools.partial(load_classifier, backend=settings.model_backend,
+                             threads=settings.torch_threads)
 
 
 async def warm_up(pipeline: ClassificationPipeline) -> None:

@@ -105,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     decode_pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
     state = app.state.model = ModelState()
     log.info("loading model", extra={"model_path": str(settings.model_path),
+                                     "model_backend": settings.model_backend,
                                      "torch_threads": settings.torch_threads,
                                      "decode_workers": settings.decode_workers})
     loading = asyncio.create_task(load_and_warm_up(state, settings, decode_pool, app.state.metrics))

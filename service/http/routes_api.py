@@ -157,12 +157,13 @@ async def predict_batch(
     responses=error_responses(500, 503),
 )
 async def model_info(
-    pipeline: PipelineDep, state: ModelStateDep, measurements: MeasurementsStateDep
+    pipeline: PipelineDep, state: ModelStateDep, measurements: MeasurementsStateDep,
+    settings: SettingsDep,
 ) -> ModelInfo:
     """The metadata of the models that answer, so clients can log which version they used,
-    and the photo model's self-test result."""
+    the backend running it, and the photo model's self-test result."""
     assert state.selftest is not None  # a ready model has run its self-test
-    info = encode_model_info(pipeline.metadata, state.selftest)
+    info = encode_model_info(pipeline.metadata, state.selftest, settings.model_backend)
     if measurements.model is not None:
         info.measurements = describe_measurements_model(measurements.model)
     return info
@@ -198,12 +199,14 @@ def encode_batch_response(
     )
 
 
-def encode_model_info(metadata: ModelMetadata, selftest: SelfTestResult) -> ModelInfo:
+def encode_model_info(metadata: ModelMetadata, selftest: SelfTestResult, backend: str
+                      ) -> ModelInfo:
     """The model's metadata as the /model JSON body."""
     return ModelInfo(
         version=metadata.version,
         architecture=metadata.architecture,
         format=metadata.format,
+        backend=backend,
         created_at=metadata.created_at,
         sha256=metadata.sha256,
         labels=metadata.labels,

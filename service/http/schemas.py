@@ -76,6 +76,8 @@ class ModelInfo(BaseModel):
     version: str
     architecture: str
     format: str
+    backend: str = Field(description="What runs the network (MODEL_BACKEND): `torchscript`, the "
+                         "model file itself, or `onnx`, ONNX Runtime on its ONNX export.")
     created_at: str
     sha256: str
     labels: list[str] = Field(description="Every output label, the reject label included.")

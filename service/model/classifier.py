@@ -12,12 +12,11 @@ from pathlib import Path
 
 import torch
 
-from service.model.formats import ONNX_SUFFIX, ModelFormatError, load_model, load_onnx_model
+from service.model.formats import Backend, ModelFormatError, backend_file, load_backend
 from service.model.metadata import (
     ModelIntegrityError,
     ModelMetadata,
     read_metadata,
-    sha256_of,
     verify_model_file,
 )
 
@@ -36,7 +35,7 @@ class Prediction:
 class Classifier:
     """A model whose file was verified against its metadata, ready for inference."""
 
-    module: Callable[[torch.Tensor], torch.Tensor]  # TorchScript, or model_format.OnnxModule
+    module: Callable[[torch.Tensor], torch.Tensor]  # TorchScript, or formats.OnnxModule
     metadata: ModelMetadata
 
     @torch.inference_mode()
@@ -82,42 +81,23 @@ def interpret(logits: torch.Tensor, metadata: ModelMetadata) -> list[Prediction]
     return predictions
 
 
-def load_classifier(model_path: Path) -> Classifier:
-    """Read the metadata, verify the model file's checksum, load it and check its outputs.
+def load_classifier(model_path: Path, *, backend: Backend = "torchscript",
+                    threads: int = 1) -> Classifier:
+    """Read the metadata beside `model_path`, verify the file `backend` runs against the
+    checksum recorded for it, load it and check its outputs.
 
-    Raises `ModelIntegrityError` with the exact reason when any step fails; nothing is loaded
-    from a file whose checksum does not match.
+    TorchScript (the contract) runs `model_path` itself; ONNX Runtime (MODEL_BACKEND=onnx) runs
+    its ONNX export beside it, on `threads` threads. Both go through the same verification:
+    raises `ModelIntegrityError` with the exact reason when any step fails, and nothing is
+    loaded from a file whose checksum does not match.
     """
     if not model_path.is_file():  # named first: "the model is missing" is the likelier news
         raise ModelIntegrityError(f"model file {model_path} is missing")
     metadata = read_metadata(model_path)
-    verify_model_file(model_path, metadata)
+    path = backend_file(model_path, backend)
+    verify_model_file(path, metadata, backend)
     try:
-        module = load_model(model_path)
-    except ModelFormatError as error:
-        raise ModelIntegrityError(str(error)) from error
-    _check_outputs(module, metadata)
-    return Classifier(module=module, metadata=metadata)
-
-
-def load_onnx_classifier(model_path: Path, *, threads: int) -> Classifier:
-    """The same model served by ONNX Runtime: its ONNX export beside `model_path`, verified
-    against the checksum the export recorded in the metadata (MODEL_BACKEND=onnx)."""
-    onnx_path = model_path.with_suffix(ONNX_SUFFIX)
-    if not onnx_path.is_file():
-        raise ModelIntegrityError(f"ONNX model file {onnx_path} is missing; export it with "
-                                  f"python -m training.export_onnx {model_path}")
-    metadata = read_metadata(model_path)
-    if metadata.onnx_sha256 is None:
-        raise ModelIntegrityError(f"the metadata of {model_path} records no ONNX export "
-                                  "(onnx_sha256); export it with training.export_onnx")
-    actual = sha256_of(onnx_path)
-    if actual != metadata.onnx_sha256:
-        raise ModelIntegrityError(
-            f"ONNX model file {onnx_path} has SHA-256 {actual} but its metadata expects "
-            f"{metadata.onnx_sha256}: the file is corrupted or was replaced")
-    try:
-        module = load_onnx_model(onnx_path, threads=threads)
+        module = load_backend(path, backend, threads=threads)
     except ModelFormatError as error:
         raise ModelIntegrityError(str(error)) from error
     _check_outputs(module, metadata)

@@ -1,9 +1,11 @@
 """The one module that knows the model file formats: TorchScript (the contract), and ONNX.
 
 Export and loading live here together so that a later move to another format (torch.export,
-ONNX) changes this file only. The same network exported as ONNX (training/export_onnx.py) can be
-served by ONNX Runtime instead (MODEL_BACKEND=onnx, optional extra `onnx`), wrapped so that it
-is called exactly like the TorchScript module.
+ONNX) changes this file only. Two backends run the same network: TorchScript runs the model
+file itself, ONNX Runtime runs its ONNX export beside it (training/export_onnx.py,
+MODEL_BACKEND=onnx), wrapped so that it is called exactly like the TorchScript module. Which
+file a backend reads and how it is loaded is decided here; verifying it against its checksum is
+one path for both (metadata.verify_model_file, called by classifier.load_classifier).
 
 torch 2.14 marks every `torch.jit` entry point as deprecated with a FutureWarning; TorchScript is
 still this product's contract, so exactly those warnings are silenced, and only around our own
@@ -14,13 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
 FORMAT_NAME = "torchscript"
+ONNX_SUFFIX = ".onnx"
+
+Backend = Literal["torchscript", "onnx"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+# Where each backend's file comes from, for the message when it is missing or unverifiable.
+MADE_BY: dict[Backend, str] = {
+    "torchscript": "training/export.py (make train)",
+    "onnx": "training/export_onnx.py (make export-onnx)",
+}
 _JIT_DEPRECATION = r"`torch\.jit\.\w+` is deprecated"
 
 
@@ -57,9 +68,6 @@ def load_model(path: Path) -> torch.nn.Module:
     except (RuntimeError, ValueError, OSError) as error:
         raise ModelFormatError(f"{path} is not a loadable {FORMAT_NAME} model: {error}") from error
     return module.eval()
-
-
-ONNX_SUFFIX = ".onnx"
 
 
 class OnnxModule:
@@ -99,6 +107,20 @@ def load_onnx_model(path: Path, *, threads: int) -> OnnxModule:
     except Exception as error:  # ORT raises its own pybind11 exception types
         raise ModelFormatError(f"{path} is not a loadable ONNX model: {error}") from error
     return OnnxModule(session)
+
+
+def backend_file(model_path: Path, backend: Backend) -> Path:
+    """The file `backend` runs: the TorchScript model itself, or its ONNX export beside it."""
+    return model_path.with_suffix(ONNX_SUFFIX) if backend == "onnx" else model_path
+
+
+def load_backend(path: Path, backend: Backend, *, threads: int
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Load `path` (see `backend_file`) with `backend`. `threads` sizes ONNX Runtime's pool;
+    TorchScript uses torch's, which the inference runner sets (service/engine/inference.py)."""
+    if backend == "onnx":
+        return load_onnx_model(path, threads=threads)
+    return load_model(path)
 
 
 class ModelFormatError(Exception):

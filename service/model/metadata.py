@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from service.model.formats import MADE_BY, Backend
+
 REJECT_LABEL = "no_penguin"
 
 
@@ -82,6 +84,10 @@ class ModelMetadata(BaseModel):
         None, description="Reference photos and the answers the exported model gave them, "
         "checked at start-up (training/selftest.py); absent in models exported before them.")
 
+    def recorded_sha256(self, backend: Backend) -> str | None:
+        """The SHA-256 recorded at export for the file `backend` runs (formats.backend_file)."""
+        return self.onnx_sha256 if backend == "onnx" else self.sha256
+
     @property
     def species(self) -> list[str]:
         """The labels a prediction may name, without the reject class."""
@@ -132,13 +138,21 @@ def write_metadata(model_path: Path, metadata: ModelMetadata) -> Path:
     return path
 
 
-def verify_model_file(model_path: Path, metadata: ModelMetadata) -> None:
-    """Refuse a model file that is missing or is not the one the metadata describes."""
-    if not model_path.is_file():
-        raise ModelIntegrityError(f"model file {model_path} is missing")
-    actual = sha256_of(model_path)
-    if actual != metadata.sha256:
+def verify_model_file(path: Path, metadata: ModelMetadata,
+                      backend: Backend = "torchscript") -> None:
+    """Refuse a file that is missing, or is not the one the metadata recorded for `backend`:
+    the one check that every model file passes before it is loaded, whatever runs it."""
+    if not path.is_file():
+        raise ModelIntegrityError(f"model file {path} is missing; it is written by "
+                                  f"{MADE_BY[backend]}")
+    expected = metadata.recorded_sha256(backend)
+    if expected is None:
+        raise ModelIntegrityError(f"the metadata beside {path} records no SHA-256 for it, so it "
+                                  f"cannot be verified; it is written by {MADE_BY[backend]}")
+    actual = sha256_of(path)
+    if actual != expected:
         raise ModelIntegrityError(
-            f"model file {model_path} has SHA-256 {actual} but its metadata expects "
-            f"{metadata.sha256}: the file is corrupted or was replaced"
+            f"model file {path} has SHA-256 {actual} but its metadata expects "
+            f"{expected}: the file is corrupted or was replaced"
         )
+

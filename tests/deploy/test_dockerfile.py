@@ -14,7 +14,7 @@ from deploy_helpers import Stage, dockerfile_env, parse_stages
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 HADOLINT = Path(sys.executable).parent / "hadolint"
-NOT_IN_RUNTIME = ("torchvision", "locust", "pytest", "numpy", "matplotlib", "httpx", "ruff")
+NOT_IN_RUNTIME = ("torchvision", "locust", "pytest", "matplotlib", "httpx", "ruff")
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +131,17 @@ def test_healthcheck_probes_liveness_on_port(runtime: Stage) -> None:
     assert "/healthz" in argv[2] and "os.environ.get('PORT', '8080')" in argv[2]
 
 
+def test_the_image_carries_the_model_for_both_backends(runtime: Stage) -> None:
+    """MODEL_BACKEND=onnx must work in the image as shipped: the ONNX export beside the
+    TorchScript file, and ONNX Runtime among the locked serving dependencies."""
+    (weights,) = [c.arguments.split() for c in runtime.all("COPY") if "weights/" in c.arguments]
+    assert {"weights/penguin_classifier.pt", "weights/penguin_classifier.onnx",
+            "weights/penguin_classifier.json"} <= set(weights[:-1])
+    assert weights[-1] == "/app/weights/"
+    locked = (ROOT / "requirements" / "runtime.txt").read_text().splitlines()
+    assert any(line.startswith("onnxruntime==") for line in locked)
+
+
 def test_build_context_is_exactly_what_the_dockerfile_copies(stages: list[Stage]) -> None:
     rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
@@ -156,6 +167,6 @@ def test_cloud_build_uploads_only_what_the_image_needs(gcloud_offline) -> None:
         if path.is_file() and "__pycache__" not in path.parts
     }
     expected |= {str(path.relative_to(ROOT)) for path in (ROOT / "weights").glob("*")
-                 if path.name in ("penguin_classifier.pt", "penguin_classifier.json",
-                                  "penguin_measurements.json")}
+                 if path.name in ("penguin_classifier.pt", "penguin_classifier.onnx",
+                                  "penguin_classifier.json", "penguin_measurements.json")}
     assert uploaded == expected

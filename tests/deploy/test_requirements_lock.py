@@ -34,8 +34,9 @@ def test_every_package_is_pinned_once() -> None:
 
 
 # Pinned by an extra for its own use and needed in the image too, by a serving dependency:
-# google-cloud-storage (gcsfs's) needs requests, which `make fetch-photos` (train) uses directly.
-SHARED_WITH_SERVING = {"requests"}
+# google-cloud-storage (gcsfs's) needs requests, which `make fetch-photos` (train) uses directly;
+# onnxruntime needs NumPy, which training uses for its arrays.
+SHARED_WITH_SERVING = {"requests", "numpy"}
 
 
 def test_no_training_dev_or_cuda_package_in_the_image() -> None:
@@ -45,7 +46,7 @@ def test_no_training_dev_or_cuda_package_in_the_image() -> None:
     excluded = set(pinned) - SHARED_WITH_SERVING
     locked = {lock_requirements.canonical(line.split("==")[0]): line
               for line in _requirement_lines()}
-    assert {"torchvision", "locust", "pytest", "numpy", "matplotlib"} <= excluded
+    assert {"torchvision", "locust", "pytest", "matplotlib", "onnx", "onnxscript"} <= excluded
     assert not set(locked) & excluded
     assert not [name for name in locked if lock_requirements.CUDA_ONLY.match(name)]
     # A shared package is installed at one version everywhere: the extra's pin is the image's.
@@ -59,6 +60,17 @@ def test_the_image_can_read_gs_locations() -> None:
     direct = {lock_requirements.canonical(r.split("==")[0])
               for r in _pyproject()["project"]["dependencies"]}
     assert {"fsspec", "gcsfs"} <= direct
+
+
+def test_onnx_runtime_is_a_serving_dependency() -> None:
+    """MODEL_BACKEND=onnx is a first-class option, so the image holds ONNX Runtime; only the
+    exporter's own packages (onnx, onnxscript) stay in the extra `onnx`."""
+    direct = _pyproject()["project"]["dependencies"]
+    (pin,) = [r for r in direct if r.startswith("onnxruntime")]
+    assert re.fullmatch(r"onnxruntime==[0-9.]+", pin)
+    assert pin in _requirement_lines()
+    onnx_extra = _pyproject()["project"]["optional-dependencies"]["onnx"]
+    assert not [r for r in onnx_extra if r.startswith("onnxruntime")]
 
 
 def test_render_keeps_direct_pins_and_drops_cuda_only_packages() -> None:

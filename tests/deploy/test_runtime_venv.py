@@ -33,7 +33,7 @@ LOCK = ROOT / "requirements" / "runtime.txt"
 SHIPPED_MODEL = ROOT / "weights" / "penguin_classifier.pt"
 SHIPPED_MEASUREMENTS_MODEL = ROOT / "weights" / "penguin_measurements.json"
 SAMPLES = ROOT / "data" / "samples"
-NOT_IN_RUNTIME = ("torchvision", "locust", "pytest", "numpy", "matplotlib", "httpx", "ruff",
+NOT_IN_RUNTIME = ("torchvision", "locust", "pytest", "matplotlib", "httpx", "ruff", "onnx",
                   "training", "sklearn", "pandas", "palmerpenguins")
 STARTUP_SECONDS = 180
 
@@ -84,11 +84,13 @@ def test_dev_and_training_packages_are_not_importable(runtime_python: Path) -> N
 # ---- The service, started the way the image starts it ---------------------------------------
 
 def export_tiny_model(folder: Path) -> Path:
-    """A few-parameter stand-in with the real metadata format, for before weights/ ships."""
+    """A few-parameter stand-in with the real metadata format, for before weights/ ships; in
+    both formats, like the shipped model."""
     import torch
 
     from service.model.metadata import Preprocessing, Rejection
     from training.export import export_classifier
+    from training.export_onnx import export_onnx
 
     class Tiny(torch.nn.Module):
         def __init__(self) -> None:
@@ -107,6 +109,7 @@ def export_tiny_model(folder: Path) -> Path:
         rejection=Rejection(label="no_penguin", min_species_probability=0.0),
         check_batch=torch.rand(2, 3, 32, 32),
     )
+    export_onnx(path)
     return path
 
 
@@ -126,7 +129,7 @@ def container_like(runtime_python: Path) -> Iterator[dict]:
         weights = app / "weights"
         weights.mkdir()
         if SHIPPED_MODEL.exists():
-            for suffix in (".pt", ".json"):
+            for suffix in (".pt", ".onnx", ".json"):
                 shutil.copy(SHIPPED_MODEL.with_suffix(suffix), weights)
         else:
             export_tiny_model(weights)
@@ -184,10 +187,13 @@ def smoke_arguments(model_is_shipped: bool, tmp: Path) -> list[str]:
     return ["--photo", str(photo), "--any-species"]
 
 
+@pytest.mark.parametrize("backend", ["torchscript", "onnx"])
 def test_service_from_runtime_venv_serves_a_prediction_and_stops_on_sigterm(
-    container_like: dict, tmp_path: Path
+    container_like: dict, tmp_path: Path, backend: str
 ) -> None:
+    """Under each MODEL_BACKEND: the image's dependencies must hold ONNX Runtime too."""
     app, env, port = container_like["app"], container_like["env"], container_like["port"]
+    env = {**env, "MODEL_BACKEND": backend}
     (runtime,) = [s for s in parse_stages((ROOT / "Dockerfile").read_text())
                   if s.name == "runtime"]
     command = json.loads(runtime.all("CMD")[0].arguments)  # ["python", "-m", "service"]
@@ -217,5 +223,5 @@ def test_service_from_runtime_venv_serves_a_prediction_and_stops_on_sigterm(
     # Nothing was written beside the code and the model (the image's root may be read-only).
     assert files_under(app) == before
     assert "Traceback" not in log.read_text()
-    # No warnings at startup (torch's about the absent NumPy is filtered in service/__init__.py).
+    # No warnings at startup.
     assert "Warning:" not in log.read_text(), log.read_text()

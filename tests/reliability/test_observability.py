@@ -124,7 +124,7 @@ def test_while_loading_the_model_is_not_ready_and_has_no_info(start, settings_fo
     release = threading.Event()
     real = service.engine.lifecycle.load_classifier
     monkeypatch.setattr(service.engine.lifecycle, "load_classifier",
-                        lambda path: release.wait(10) and real(path))
+                        lambda path, **options: release.wait(10) and real(path, **options))
     with start(settings_for()) as client:
         samples = scrape(client)
         release.set()

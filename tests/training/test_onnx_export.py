@@ -70,13 +70,13 @@ def test_the_export_records_its_checksum_for_the_service(onnx_model_dir):
 
 def test_onnx_backend_answers_like_torchscript_batched_or_alone(onnx_model_dir, settings_for):
     from service.engine.inference import InferenceRunner
-    from service.model.classifier import load_classifier, load_onnx_classifier
+    from service.model.classifier import load_classifier
 
     torch.manual_seed(5)
     pixels = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8) for _ in range(6)]
     answers = {}
-    for name, classifier in (("torchscript", load_classifier(onnx_model_dir)),
-                             ("onnx", load_onnx_classifier(onnx_model_dir, threads=1))):
+    for name in ("torchscript", "onnx"):
+        classifier = load_classifier(onnx_model_dir, backend=name)
         runner = InferenceRunner.from_settings(classifier, settings_for())
         answers[name] = (runner.run_batch(pixels), [runner.run_batch([p])[0] for p in pixels])
         runner.close()
@@ -112,3 +112,51 @@ def test_a_replaced_onnx_file_is_refused(serve, settings_for, onnx_model_dir, tm
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "model_unavailable" and "SHA-256" in error["message"]
+
+
+def test_a_retrained_model_needs_its_export_redone_and_make_export_onnx_redoes_it(tmp_path):
+    """What `make train` then `make export-onnx` do to weights/: training writes fresh metadata
+    that names no ONNX export, so the stale .onnx beside it is refused until it is exported
+    again; exporting the same TorchScript file twice writes the same bytes (a clean diff)."""
+    from service.model.classifier import load_classifier
+    from service.model.metadata import ModelIntegrityError, read_metadata, sha256_of
+    from training.export_onnx import export_onnx
+
+    model_path = export_tiny(tmp_path / "model.pt", bias=0.0)
+    export_onnx(model_path)
+    first = sha256_of(model_path.with_suffix(".onnx"))
+    export_onnx(model_path)
+    assert sha256_of(model_path.with_suffix(".onnx")) == first == read_metadata(
+        model_path).onnx_sha256
+
+    export_tiny(model_path, bias=1.0)  # retrained: new weights, fresh metadata
+    with pytest.raises(ModelIntegrityError, match="records no SHA-256.*make export-onnx"):
+        load_classifier(model_path, backend="onnx")
+    export_onnx(model_path)
+    assert read_metadata(model_path).onnx_sha256 == sha256_of(model_path.with_suffix(".onnx"))
+    assert read_metadata(model_path).onnx_sha256 != first
+    batch = torch.rand(2, 3, 8, 8)
+    logits = {backend: load_classifier(model_path, backend=backend).logits(batch)
+              for backend in ("torchscript", "onnx")}
+    assert (logits["torchscript"] - logits["onnx"]).abs().max().item() <= PARITY_TOLERANCE
+
+
+def export_tiny(path, *, bias: float):
+    """A one-layer network exported as training exports (metadata, known answers included)."""
+    from service.model.metadata import Rejection
+    from training.export import export_classifier
+    from training.presets import preprocessing_spec
+
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                  torch.nn.Linear(3, 4))
+    with torch.no_grad():
+        network[2].bias.fill_(bias)
+    export_classifier(
+        network, path, architecture="tiny", version=f"bias-{bias}",
+        labels=["Adelie", "Chinstrap", "Gentoo", "no_penguin"],
+        preprocessing=preprocessing_spec(input_size=8), temperature=1.0,
+        rejection=Rejection(label="no_penguin", min_species_probability=0.5),
+        check_batch=torch.rand(2, 3, 8, 8),
+    )
+    return path

@@ -34,7 +34,9 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
 
 
 def test_folder_to_csv_skips_unreadable_files_and_reports_them(photo_folder, tiny_model_path,
-                                                               tmp_path, capsys):
+                                                               tmp_path, capsys, backend,
+                                                               monkeypatch):
+    monkeypatch.setenv("MODEL_BACKEND", backend)  # the same answers from either backend
     output = tmp_path / "out.csv"
     code = main([str(photo_folder), "--model", str(tiny_model_path), "--output", str(output)])
     assert code == 0

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 import service.engine.lifecycle
+from service.model.formats import backend_file
 
 
 def copy_model(model_path: Path, folder: Path) -> Path:
-    """The model and its metadata, copied so a test may damage them."""
+    """The model in both formats and its metadata, copied so a test may damage them."""
     folder.mkdir()
-    for source in (model_path, model_path.with_suffix(".json")):
-        shutil.copy(source, folder / source.name)
+    for suffix in (".pt", ".onnx", ".json"):
+        shutil.copy(model_path.with_suffix(suffix), folder)
     return folder / model_path.name
 
 
@@ -30,9 +31,9 @@ def test_while_loading_healthz_answers_and_the_rest_is_503(start, settings_for, 
     release = threading.Event()
     real_loader = service.engine.lifecycle.load_classifier
 
-    def slow_loader(path: Path):
+    def slow_loader(path: Path, **options):
         release.wait(timeout=10)
-        return real_loader(path)
+        return real_loader(path, **options)
 
     monkeypatch.setattr(service.engine.lifecycle, "load_classifier", slow_loader)
     with start(settings_for()) as client:
@@ -74,11 +75,12 @@ def garble_metadata(path: Path) -> None:
 ])
 def test_a_bad_model_file_keeps_the_service_up_but_unready(serve, settings_for, photo,
                                                            tiny_model_path, tmp_path, caplog,
-                                                           damage, reason):
+                                                           damage, reason, backend):
+    """The same for the file either backend runs: one verification path for both formats."""
     model_path = copy_model(tiny_model_path, tmp_path / "model")
-    damage(model_path)
+    damage(backend_file(model_path, backend))
     with caplog.at_level(logging.INFO, logger="service"), serve(
-            settings_for(model_path=model_path)) as client:
+            settings_for(model_path=model_path, model_backend=backend)) as client:
         ready, prediction = client.get("/readyz"), predict(client, photo)
         assert client.get("/healthz").status_code == 200
     for response in (ready, prediction):

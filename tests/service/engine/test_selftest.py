@@ -1,5 +1,6 @@
 """The start-up self-test: a model becomes ready only if it gives its known answers through the
-whole serving path; otherwise /readyz says which reference differed and by how much."""
+whole serving path, whichever backend runs it; otherwise /readyz says which reference differed
+and by how much."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import logging
 import shutil
 from pathlib import Path
 
+import pytest
+import torch
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.model.metadata import read_metadata, write_metadata
+from service.model.metadata import read_metadata, sha256_of, write_metadata
 
 
 def copy_model(model_path: Path, folder: Path) -> Path:
+    """The model in both formats and its metadata, copied into `folder`."""
     folder.mkdir()
-    for source in (model_path, model_path.with_suffix(".json")):
-        shutil.copy(source, folder / source.name)
+    for suffix in (".pt", ".onnx", ".json"):
+        shutil.copy(model_path.with_suffix(suffix), folder)
     return folder / model_path.name
 
 
@@ -26,8 +30,8 @@ def selftest_ok(client) -> float:
 
 
 def test_a_model_that_gives_its_known_answers_is_ready_and_says_so(serve, settings_for,
-                                                                   tiny_metadata):
-    with serve(settings_for()) as client:
+                                                                   tiny_metadata, backend):
+    with serve(settings_for(model_backend=backend)) as client:
         assert client.get("/readyz").status_code == 200
         selftest = client.get("/model").json()["selftest"]
         assert selftest["status"] == "passed"
@@ -37,7 +41,7 @@ def test_a_model_that_gives_its_known_answers_is_ready_and_says_so(serve, settin
 
 
 def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
-        serve, settings_for, tiny_model_path, tmp_path, photo, caplog):
+        serve, settings_for, tiny_model_path, tmp_path, photo, caplog, backend):
     """The checksum binds the file to its metadata; only the self-test sees that the metadata
     describes the wrong preprocessing."""
     model_path = copy_model(tiny_model_path, tmp_path / "wrong-mean")
@@ -45,7 +49,7 @@ def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
     wrong = metadata.preprocessing.model_copy(update={"mean": (0.6, 0.456, 0.406)})
     write_metadata(model_path, metadata.model_copy(update={"preprocessing": wrong}))
     with caplog.at_level(logging.ERROR, logger="service.model"), \
-            serve(settings_for(model_path=model_path)) as client:
+            serve(settings_for(model_path=model_path, model_backend=backend)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503
         error = ready.json()["error"]
@@ -57,6 +61,30 @@ def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
         assert selftest_ok(client) == 0.0
     (line,) = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert "self-test failed" in line.getMessage()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's notice on this exporter
+def test_an_onnx_export_that_computes_differently_keeps_the_onnx_backend_unready(
+        serve, settings_for, tiny_model_path, tiny_metadata, tmp_path):
+    """What the self-test guards under MODEL_BACKEND=onnx: an export whose checksum the metadata
+    records, with the right input and output shapes, but another network's answers."""
+    model_path = copy_model(tiny_model_path, tmp_path / "other-network")
+    onnx_file = model_path.with_suffix(".onnx")
+    size = tiny_metadata.preprocessing.input_size
+    torch.manual_seed(1)
+    other = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(3, len(tiny_metadata.labels))).eval()
+    torch.onnx.export(other, (torch.rand(1, 3, size, size),), str(onnx_file), dynamo=False,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    metadata = read_metadata(model_path)
+    write_metadata(model_path, metadata.model_copy(update={"onnx_sha256": sha256_of(onnx_file)}))
+    with serve(settings_for(model_path=model_path, model_backend="onnx")) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "self-test failed" in ready.json()["error"]["message"]
+    with serve(settings_for(model_path=model_path)) as client:  # TorchScript is untouched
+        assert client.get("/readyz").status_code == 200
 
 
 def test_a_changed_known_answer_is_named_with_its_difference(serve, settings_for,

@@ -1,4 +1,7 @@
-"""The JSON API against the tiny model: /predict, /predict/batch, /model, health and docs."""
+"""The JSON API against the tiny model: /predict, /predict/batch, /model, health and docs.
+
+Every test on the shared `client` runs once per MODEL_BACKEND (TorchScript and ONNX Runtime):
+the answers must not depend on which one runs the network."""
 
 from __future__ import annotations
 
@@ -6,6 +9,13 @@ import pytest
 from PIL import Image
 
 SPECIES_BY_COLOUR = {"red": "Adelie", "green": "Chinstrap", "blue": "Gentoo"}
+
+
+@pytest.fixture(scope="module")
+def client(serve, settings_for, backend):
+    """The tiny model served by `backend`, shared by this module's tests."""
+    with serve(settings_for(model_backend=backend)) as ready:
+        yield ready
 
 
 def predict(client, data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"):
@@ -164,8 +174,9 @@ def test_readyz_once_loaded(client, tiny_metadata):
                                "measurements_model_version": "1.0.0"}
 
 
-def test_model_describes_the_loaded_model(client, tiny_metadata):
+def test_model_describes_the_loaded_model(client, tiny_metadata, backend):
     info = client.get("/model").json()
+    assert info["backend"] == backend
     assert info["version"] == tiny_metadata.version
     assert info["labels"] == tiny_metadata.labels
     assert info["species"] == ["Adelie", "Chinstrap", "Gentoo"]

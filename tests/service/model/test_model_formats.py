@@ -1,11 +1,22 @@
-"""Export and loading behind one module: TorchScript round trip, warnings, bad files."""
+"""Export and loading behind one module: TorchScript round trip, warnings, bad files; and the
+two backends (TorchScript, ONNX Runtime) loaded and verified through one path."""
 
+import shutil
 import warnings
 
 import pytest
 import torch
 
-from service.model.formats import ModelFormatError, export_model, load_model
+from service.model.classifier import load_classifier
+from service.model.formats import (
+    BACKENDS,
+    ModelFormatError,
+    backend_file,
+    export_model,
+    load_model,
+    load_onnx_model,
+)
+from service.model.metadata import ModelIntegrityError, read_metadata, write_metadata
 
 
 def small_network() -> torch.nn.Module:
@@ -43,3 +54,48 @@ def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a model at all")
     with pytest.raises(ModelFormatError, match="not a loadable torchscript model"):
         load_model(path)
+
+
+# ---- Both backends: the same network, the same verification ---------------------------------
+
+def test_both_backends_run_the_same_network(tiny_model_path, backend):
+    classifier = load_classifier(tiny_model_path, backend=backend)
+    reference = load_classifier(tiny_model_path)  # TorchScript: the contract
+    batch = torch.rand(3, 3, 32, 32)
+    assert torch.allclose(classifier.logits(batch), reference.logits(batch), atol=1e-5)
+    assert classifier.metadata == reference.metadata
+
+
+def test_each_backend_verifies_the_file_it_runs(tiny_model_path, tmp_path, backend):
+    """One checksum path for both formats: replacing the file a backend runs is refused, and
+    the other backend's file is not what is checked."""
+    for suffix in (".pt", ".onnx", ".json"):
+        shutil.copy(tiny_model_path.with_suffix(suffix), tmp_path)
+    model_path = tmp_path / tiny_model_path.name
+    runs = backend_file(model_path, backend)
+    runs.write_bytes(runs.read_bytes() + b"\0")
+    with pytest.raises(ModelIntegrityError, match=f"{runs.name} has SHA-256 .* corrupted"):
+        load_classifier(model_path, backend=backend)
+    other = next(name for name in BACKENDS if name != backend)
+    assert load_classifier(model_path, backend=other).metadata.version == "tiny-test-1"
+
+
+def test_the_onnx_backend_refuses_an_export_its_metadata_does_not_record(tiny_model_path,
+                                                                        tmp_path):
+    for suffix in (".pt", ".onnx", ".json"):
+        shutil.copy(tiny_model_path.with_suffix(suffix), tmp_path)
+    model_path = tmp_path / tiny_model_path.name
+    metadata = read_metadata(model_path)
+    write_metadata(model_path, metadata.model_copy(update={"onnx_sha256": None}))
+    with pytest.raises(ModelIntegrityError, match="records no SHA-256.*make export-onnx"):
+        load_classifier(model_path, backend="onnx")
+    model_path.with_suffix(".onnx").unlink()
+    with pytest.raises(ModelIntegrityError, match=r"tiny\.onnx is missing.*make export-onnx"):
+        load_classifier(model_path, backend="onnx")
+
+
+def test_a_file_that_is_not_an_onnx_model_is_a_clear_error(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"not a model at all")
+    with pytest.raises(ModelFormatError, match="not a loadable ONNX model"):
+        load_onnx_model(path, threads=1)
