@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         "clients that write the whole body before reading (urllib, requests, httpx) can read the "
         "refusal; a body declared larger is refused at once (such clients then see a reset).")
     refused_body_discard_seconds: float = Field(
-        5.0, ge=0, description="Longest the discarding before an early refusal lasts; a body "
+        30.0, ge=0, description="Longest the discarding before an early refusal lasts; a body "
         "still arriving then is cut off (a slow or endless body cannot hold a connection).")
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, gt=0, description="Largest decoded image, width x height."

@@ -11,52 +11,17 @@ too, once the bounded discarding gives up. Run with the discarding switched off
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import requests
 from service_process import free_port, start_service, wait_until_ready
 
+from loadtest.refusal_clients import CLIENTS, headers
+
 LIMIT = 2 * 1024 * 1024  # large enough that unread bytes overflow the sockets' buffers
-Client = Callable[[str, bytes, dict[str, str]], tuple[int, dict]]
-
-
-def with_urllib(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def with_requests(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    response = requests.post(url, data=body, headers=headers, timeout=30)
-    return response.status_code, response.json()
-
-
-def with_httpx(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    response = httpx.post(url, content=body, headers=headers, timeout=30)
-    return response.status_code, response.json()
-
-
-def with_httpx_async(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    async def post() -> httpx.Response:
-        async with httpx.AsyncClient(timeout=30) as client:
-            return await client.post(url, content=body, headers=headers)
-
-    response = asyncio.run(post())
-    return response.status_code, response.json()
-
-
-CLIENTS = {"urllib": with_urllib, "requests": with_requests, "httpx": with_httpx,
-           "httpx-async": with_httpx_async}
 
 
 def serve(model_path: Path, log_path: Path, **env: str) -> Iterator[str]:
@@ -97,10 +62,6 @@ def server(tiny_model_path, tmp_path_factory) -> Iterator[str]:
 def unavailable(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("unavailable")
     yield from serve(folder / "missing.pt", folder / "server.log")
-
-
-def headers(content_type: str, expect: bool) -> dict[str, str]:
-    return {"Content-Type": content_type, **({"Expect": "100-continue"} if expect else {})}
 
 
 @pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
