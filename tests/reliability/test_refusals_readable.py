@@ -2,8 +2,9 @@
 
 Against the real server process: urllib, requests and httpx (sync and async) send bodies from
 just over the upload limit to 4 times it, with and without `Expect: 100-continue`, and must read
-the refusal's JSON (413 over the limit, 415 by content type, 503 while the model is unavailable)
-rather than "connection reset by peer"; a client that never finishes its body gets its answer
+the refusal's JSON (413 over the limit, 415 by content type, 503 while the model is unavailable
+and 503 when the upload bytes in flight are at their bound) rather than "connection reset by
+peer"; a client that never finishes its body gets its answer
 too, once the bounded discarding gives up. Run with the discarding switched off
 (REFUSED_BODY_DISCARD_BYTES=0), these clients see resets instead.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from service_process import free_port, start_service, wait_until_ready
 
 from loadtest.refusal_clients import CLIENTS, headers
@@ -26,8 +28,8 @@ LIMIT = 2 * 1024 * 1024  # large enough that unread bytes overflow the sockets' 
 
 def serve(model_path: Path, log_path: Path, **env: str) -> Iterator[str]:
     port = free_port()
-    process = start_service(model_path, port, log_path, MAX_UPLOAD_BYTES=str(LIMIT),
-                            MAX_BATCH_UPLOAD_BYTES=str(LIMIT), **env)
+    process = start_service(model_path, port, log_path, **{
+        "MAX_UPLOAD_BYTES": str(LIMIT), "MAX_BATCH_UPLOAD_BYTES": str(LIMIT), **env})
     base = f"http://127.0.0.1:{port}"
     try:
         if model_path.exists():
@@ -62,6 +64,41 @@ def server(tiny_model_path, tmp_path_factory) -> Iterator[str]:
 def unavailable(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("unavailable")
     yield from serve(folder / "missing.pt", folder / "server.log")
+
+
+@pytest.fixture(scope="module")
+def overloaded(tiny_model_path, tmp_path_factory) -> Iterator[str]:
+    """A server whose whole budget of upload bytes in flight is held by one stalled upload, so
+    that every other body is refused 503 `overloaded` before it is read. Its upload limit is 4
+    times LIMIT, so that refused bodies up to that size are not refused 413 instead."""
+    folder = tmp_path_factory.mktemp("overloaded")
+    budget = str(4 * LIMIT)
+    for base in serve(tiny_model_path, folder / "server.log", MAX_UPLOAD_BYTES=budget,
+                      MAX_BATCH_UPLOAD_BYTES=budget, MAX_INFLIGHT_UPLOAD_BYTES=budget):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as holder:
+            holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                           + f"Content-Length: {budget}\r\n\r\n".encode() + b"\xff" * 1000)
+            wait_for_bytes_in_flight(base, 4 * LIMIT)
+            yield base
+
+
+def wait_for_bytes_in_flight(base: str, expected: int) -> None:
+    for _ in range(300):
+        families = text_string_to_metric_families(httpx.get(f"{base}/metrics", timeout=5).text)
+        if any(sample.value == expected for family in families for sample in family.samples
+               if sample.name == "penguin_upload_bytes_in_flight"):
+            return
+        asyncio.run(asyncio.sleep(0.1))
+    raise AssertionError("the holding upload was never admitted")
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
+@pytest.mark.parametrize("size", [LIMIT, 2 * LIMIT, 4 * LIMIT], ids=["1x", "2x", "4x"])
+@pytest.mark.parametrize("client", CLIENTS.values(), ids=CLIENTS.keys())
+def test_overloaded_every_client_reads_the_503(overloaded, client, size, expect):
+    status, body = client(f"{overloaded}/predict", b"\xff" * size, headers("image/jpeg", expect))
+    assert (status, body["error"]["code"]) == (503, "overloaded")
 
 
 @pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
