@@ -294,7 +294,7 @@ bench: $(VENV_STAMP) ## Speed benchmark -> loadtest/BENCHMARK.md (BENCH_QUICK=1:
 	BENCH_QUICK='$(BENCH_QUICK)' $(BIN)/python -m loadtest.bench
 
 .PHONY: refusals
-refusals: $(VENV_STAMP) ## What discarding refused bodies costs, per client -> loadtest/REFUSALS.md (2-4 min)
+refusals: $(VENV_STAMP) ## What discarding refused bodies costs, per client -> loadtest/REFUSALS.md (about 3 min)
 	$(BIN)/python -m loadtest.refusals
 
 .PHONY: memory

@@ -1,7 +1,7 @@
 """What reading the rest of a refused body costs, per client: the figures behind the defaults of
 REFUSED_BODY_DISCARD_BYTES and REFUSED_BODY_DISCARD_SECONDS.
 
-    python -m loadtest.refusals    # or: make refusals (a minute or two) -> loadtest/REFUSALS.md
+    python -m loadtest.refusals    # or: make refusals (about 3 minutes) -> loadtest/REFUSALS.md
 
 Starts the real service (`python -m service`, the shipped model, the default upload limit) and
 posts bodies over the limit with the four clients of loadtest/refusal_clients.py (urllib,
