@@ -300,6 +300,10 @@ BENCH_QUICK ?=
 bench: $(VENV_STAMP) ## Speed benchmark -> loadtest/BENCHMARK.md (BENCH_QUICK=1: a short smoke)
 	BENCH_QUICK='$(BENCH_QUICK)' $(BIN)/python -m loadtest.bench
 
+.PHONY: refusals
+refusals: $(VENV_STAMP) ## What discarding refused bodies costs, per client -> loadtest/REFUSALS.md (about 3 min)
+	$(BIN)/python -m loadtest.refusals
+
 .PHONY: memory
 memory: $(VENV_STAMP) ## Peak memory (RSS + /tmp) under the largest accepted uploads at C=32 -> loadtest/MEMORY.md
 	$(BIN)/python -m loadtest.bench.memory

@@ -69,13 +69,16 @@ class Settings(BaseSettings):
         "read. Bounds memory (on Cloud Run, /tmp where uploads are spooled is memory too); at "
         "least MAX_BATCH_UPLOAD_BYTES. Measured in loadtest/MEMORY.md."
     )
+    # Measured with `make refusals` (loadtest/REFUSALS.md; the reasoning is in the README):
+    # 64 MiB covers 4 times the 10 MiB photo limit with a margin of 1.6; 30 s lets a body just
+    # over the limit finish at 0.33 MiB/s and cuts a stalled or endless one.
     refused_body_discard_bytes: int = Field(
         64 * MIB, ge=0, description="Before an early refusal (413, 415, 503) of a request whose "
         "body is still arriving, at most this much of the rest is read and discarded, so that "
         "clients that write the whole body before reading (urllib, requests, httpx) can read the "
         "refusal; a body declared larger is refused at once (such clients then see a reset).")
     refused_body_discard_seconds: float = Field(
-        5.0, ge=0, description="Longest the discarding before an early refusal lasts; a body "
+        30.0, ge=0, description="Longest the discarding before an early refusal lasts; a body "
         "still arriving then is cut off (a slow or endless body cannot hold a connection).")
     max_image_pixels: int = Field(
         DEFAULT_MAX_PIXELS, gt=0, description="Largest decoded image, width x height."

@@ -11,17 +11,20 @@ as Apache's lingering close does, is what uvicorn allows: it would send the `100
 `Expect: 100-continue` request on our first read, which may not follow a final response.
 
 The discarded bytes are never held (so they count against no memory budget); a body declared
-larger than the byte bound is not read at all, since it could not be finished anyway.
+larger than the byte bound is not read at all, since it could not be finished anyway. What was
+discarded, for how long and why it stopped goes on the request's log line (`discarded_bytes`,
+`discard_ms`, `discard_end`), which is also how loadtest/refusals.py measured the bounds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http.limits import declared_length
+from service.http.request_context import note_for_log
 
 
 class LingeringRefusalMiddleware:
@@ -56,16 +59,34 @@ class LingeringRefusalMiddleware:
         await self.app(scope, tracking_receive, discarding_send)
 
     async def _discard_rest(self, scope: Scope, receive: Receive) -> None:
-        declared = declared_length(scope)
-        if self.max_bytes <= 0 or (declared is not None and declared > self.max_bytes):
-            return  # switched off, or more than we would ever read: answer at once
+        started = time.perf_counter()
         discarded = 0
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.max_seconds):
-                while discarded <= self.max_bytes:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        return
-                    discarded += len(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        return
+
+        async def read_on() -> str:
+            """Why the discarding stopped: `complete` (the body ended), `disconnect`, `bytes`
+            (the byte bound was passed)."""
+            nonlocal discarded
+            while discarded <= self.max_bytes:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return "disconnect"
+                discarded += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return "complete"
+            return "bytes"
+
+        declared = declared_length(scope)
+        if self.max_bytes <= 0:
+            return  # switched off
+        if declared is not None and declared > self.max_bytes:
+            end = "declared_too_large"  # more than we would ever read: answer at once
+        else:
+            try:
+                async with asyncio.timeout(self.max_seconds):
+                    end = await read_on()
+            except TimeoutError:
+                end = "seconds"
+        if end == "complete" and not discarded:
+            return  # there was no body left (a GET): nothing to report
+        note_for_log(scope, discarded_bytes=discarded, discard_end=end,
+                     discard_ms=round((time.perf_counter() - started) * 1000, 1))

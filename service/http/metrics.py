@@ -36,6 +36,8 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.engine.selftest import SelfTestResult, SelfTestStatus
+
 PREFIX = "penguin"
 UNMATCHED_ROUTE = "unmatched"
 # Request latency: health checks take a millisecond, a large photo under load a few seconds.
@@ -163,14 +165,7 @@ class ModelCollector(Collector):
             for name in ("loading", "ready", "failed"):
                 load.add_metric([model, name], 1.0 if status == name else 0.0)
         yield load
-        selftest = getattr(state, "selftest", None)
-        passed = GaugeMetricFamily(f"{PREFIX}_model_selftest_ok", "1 once the photo model gave "
-                                   "its known answers through the serving path; 0 before, when "
-                                   "they differed (see /readyz), or when the model records none "
-                                   "(see /model).")
-        passed.add_metric([], 1.0 if selftest is not None and selftest.status == "passed"
-                          else 0.0)
-        yield passed
+        yield from selftest_families(getattr(state, "selftest", None))
         pipeline = getattr(state, "pipeline", None)
         if pipeline is not None:
             info = InfoMetricFamily(f"{PREFIX}_model", "The model that answers.")
@@ -187,6 +182,38 @@ class ModelCollector(Collector):
 def _status_of(state: Any) -> str:
     """A model's `ModelStatus` as text; "loading" before its state exists."""
     return str(getattr(state, "status", "loading"))
+
+
+# Label values of penguin_model_selftest_status, by the self-test's result (None: not run yet).
+SELFTEST_STATES: dict[SelfTestStatus | None, str] = {
+    None: "not_run", SelfTestStatus.PASSED: "passed", SelfTestStatus.FAILED: "failed",
+    SelfTestStatus.NOT_RECORDED: "not_recorded"}
+
+
+def selftest_families(selftest: SelfTestResult | None) -> Iterable[Metric]:
+    """The self-test as Prometheus users read a result that may not exist yet.
+
+    `penguin_model_selftest_ok` has a sample only once a self-test compared answers (1 passed,
+    0 failed), so `== 0` means a real mismatch and never "nothing to compare"; the state set
+    `penguin_model_selftest_status` says which of not_run (loading, or a load that failed
+    before the test), passed, failed and not_recorded (a model exported without known answers,
+    served unchecked) holds, like `penguin_model_status` for the load.
+    """
+    status = SELFTEST_STATES[selftest.status if selftest is not None else None]
+    passed = GaugeMetricFamily(f"{PREFIX}_model_selftest_ok", "1 once the model gave its "
+                               "known answers through the serving path, 0 when one differed "
+                               "(see /readyz); no sample while none has been compared (see "
+                               "penguin_model_selftest_status).")
+    if status in ("passed", "failed"):
+        passed.add_metric([], 1.0 if status == "passed" else 0.0)
+    yield passed
+    states = GaugeMetricFamily(f"{PREFIX}_model_selftest_status", "1 for the start-up "
+                               "self-test's state: not_run, passed, failed, or not_recorded "
+                               "(the model records no known answers and is served unchecked).",
+                               labels=["status"])
+    for name in SELFTEST_STATES.values():
+        states.add_metric([name], 1.0 if status == name else 0.0)
+    yield states
 
 
 class MetricsMiddleware:

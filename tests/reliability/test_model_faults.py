@@ -165,6 +165,9 @@ def test_a_faulty_model_is_never_served_and_the_reason_is_given(
     assert 'penguin_model_ready{model="photo"} 0.0' in metrics
     assert 'penguin_model_status{model="photo",status="failed"} 1.0' in metrics
     assert "penguin_model_info" not in metrics
+    # Failed before its self-test could run: no self-test result, and the state says so.
+    assert "\npenguin_model_selftest_ok " not in metrics
+    assert 'penguin_model_selftest_status{status="not_run"} 1.0' in metrics
     assert not (model_path.parent / "PWNED").exists()  # no pickle was ever executed
 
 

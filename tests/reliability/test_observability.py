@@ -30,6 +30,7 @@ REQUIRED_FAMILIES = {
     "penguin_model_ready": "gauge",
     "penguin_model_status": "gauge",
     "penguin_model_selftest_ok": "gauge",
+    "penguin_model_selftest_status": "gauge",
 }
 
 
@@ -100,6 +101,8 @@ def test_requests_predictions_rejections_and_errors_are_counted(fresh, photo):
     for model in ("photo", "measurements"):
         assert value(samples, "penguin_model_ready", model=model) == 1
         assert value(samples, "penguin_model_status", model=model, status="ready") == 1
+    assert value(samples, "penguin_model_selftest_ok") == 1
+    assert value(samples, "penguin_model_selftest_status", status="passed") == 1
 
 
 def test_a_crash_is_counted_as_a_500_internal_error(serve, settings_for, photo):
@@ -131,6 +134,9 @@ def test_while_loading_the_model_is_not_ready_and_has_no_info(start, settings_fo
     assert value(samples, "penguin_model_ready", model="photo") == 0
     assert value(samples, "penguin_model_status", model="photo", status="loading") == 1
     assert not [key for key in samples if key[0] == "penguin_model_info"]
+    # No self-test has run: no result to report, rather than a 0 that reads as a failure.
+    assert not [key for key in samples if key[0] == "penguin_model_selftest_ok"]
+    assert value(samples, "penguin_model_selftest_status", status="not_run") == 1
 
 
 def test_the_inference_observer_interface_feeds_batch_size_and_queue_depth(fresh):

@@ -2,8 +2,9 @@
 
 Against the real server process: urllib, requests and httpx (sync and async) send bodies from
 just over the upload limit to 4 times it, with and without `Expect: 100-continue`, and must read
-the refusal's JSON (413 over the limit, 415 by content type, 503 while the model is unavailable)
-rather than "connection reset by peer"; a client that never finishes its body gets its answer
+the refusal's JSON (413 over the limit, 415 by content type, 503 while the model is unavailable
+and 503 when the upload bytes in flight are at their bound) rather than "connection reset by
+peer"; a client that never finishes its body gets its answer
 too, once the bounded discarding gives up. Run with the discarding switched off
 (REFUSED_BODY_DISCARD_BYTES=0), these clients see resets instead.
 """
@@ -11,58 +12,24 @@ too, once the bounded discarding gives up. Run with the discarding switched off
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import requests
+from prometheus_client.parser import text_string_to_metric_families
 from service_process import free_port, start_service, wait_until_ready
 
+from loadtest.refusal_clients import CLIENTS, headers
+
 LIMIT = 2 * 1024 * 1024  # large enough that unread bytes overflow the sockets' buffers
-Client = Callable[[str, bytes, dict[str, str]], tuple[int, dict]]
-
-
-def with_urllib(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def with_requests(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    response = requests.post(url, data=body, headers=headers, timeout=30)
-    return response.status_code, response.json()
-
-
-def with_httpx(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    response = httpx.post(url, content=body, headers=headers, timeout=30)
-    return response.status_code, response.json()
-
-
-def with_httpx_async(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
-    async def post() -> httpx.Response:
-        async with httpx.AsyncClient(timeout=30) as client:
-            return await client.post(url, content=body, headers=headers)
-
-    response = asyncio.run(post())
-    return response.status_code, response.json()
-
-
-CLIENTS = {"urllib": with_urllib, "requests": with_requests, "httpx": with_httpx,
-           "httpx-async": with_httpx_async}
 
 
 def serve(model_path: Path, log_path: Path, **env: str) -> Iterator[str]:
     port = free_port()
-    process = start_service(model_path, port, log_path, MAX_UPLOAD_BYTES=str(LIMIT),
-                            MAX_BATCH_UPLOAD_BYTES=str(LIMIT), **env)
+    process = start_service(model_path, port, log_path, **{
+        "MAX_UPLOAD_BYTES": str(LIMIT), "MAX_BATCH_UPLOAD_BYTES": str(LIMIT), **env})
     base = f"http://127.0.0.1:{port}"
     try:
         if model_path.exists():
@@ -93,14 +60,54 @@ def server(tiny_model_path, tmp_path_factory) -> Iterator[str]:
                      REFUSED_BODY_DISCARD_SECONDS="2")
 
 
+# The refusals below 413 come from servers whose upload limit is 4 times LIMIT, so that they
+# are tried with bodies up to that size (a body over the limit would get the 413 instead).
+ROOMY = {"MAX_UPLOAD_BYTES": str(4 * LIMIT), "MAX_BATCH_UPLOAD_BYTES": str(4 * LIMIT)}
+
+
+@pytest.fixture(scope="module")
+def roomy(tiny_model_path, tmp_path_factory) -> Iterator[str]:
+    yield from serve(tiny_model_path, tmp_path_factory.mktemp("roomy") / "server.log", **ROOMY)
+
+
 @pytest.fixture(scope="module")
 def unavailable(tmp_path_factory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("unavailable")
-    yield from serve(folder / "missing.pt", folder / "server.log")
+    yield from serve(folder / "missing.pt", folder / "server.log", **ROOMY)
 
 
-def headers(content_type: str, expect: bool) -> dict[str, str]:
-    return {"Content-Type": content_type, **({"Expect": "100-continue"} if expect else {})}
+@pytest.fixture(scope="module")
+def overloaded(tiny_model_path, tmp_path_factory) -> Iterator[str]:
+    """A server whose whole budget of upload bytes in flight is held by one stalled upload, so
+    that every other body is refused 503 `overloaded` before it is read."""
+    folder = tmp_path_factory.mktemp("overloaded")
+    budget = ROOMY["MAX_UPLOAD_BYTES"]
+    for base in serve(tiny_model_path, folder / "server.log", **ROOMY,
+                      MAX_INFLIGHT_UPLOAD_BYTES=budget):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as holder:
+            holder.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                           + f"Content-Length: {budget}\r\n\r\n".encode() + b"\xff" * 1000)
+            wait_for_bytes_in_flight(base, 4 * LIMIT)
+            yield base
+
+
+def wait_for_bytes_in_flight(base: str, expected: int) -> None:
+    for _ in range(300):
+        families = text_string_to_metric_families(httpx.get(f"{base}/metrics", timeout=5).text)
+        if any(sample.value == expected for family in families for sample in family.samples
+               if sample.name == "penguin_upload_bytes_in_flight"):
+            return
+        asyncio.run(asyncio.sleep(0.1))
+    raise AssertionError("the holding upload was never admitted")
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
+@pytest.mark.parametrize("size", [LIMIT, 2 * LIMIT, 4 * LIMIT], ids=["1x", "2x", "4x"])
+@pytest.mark.parametrize("client", CLIENTS.values(), ids=CLIENTS.keys())
+def test_overloaded_every_client_reads_the_503(overloaded, client, size, expect):
+    status, body = client(f"{overloaded}/predict", b"\xff" * size, headers("image/jpeg", expect))
+    assert (status, body["error"]["code"]) == (503, "overloaded")
 
 
 @pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
@@ -112,18 +119,19 @@ def test_over_the_limit_every_client_reads_the_413(server, client, size, expect)
 
 
 @pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
+@pytest.mark.parametrize("size", [LIMIT, 2 * LIMIT, 4 * LIMIT], ids=["1x", "2x", "4x"])
 @pytest.mark.parametrize("client", CLIENTS.values(), ids=CLIENTS.keys())
-def test_a_refused_content_type_is_read_by_every_client(server, client, expect):
-    status, body = client(f"{server}/predict", b"x" * LIMIT, headers("text/plain", expect))
+def test_a_refused_content_type_is_read_by_every_client(roomy, client, size, expect):
+    status, body = client(f"{roomy}/predict", b"x" * size, headers("text/plain", expect))
     assert status == 415 and body["error"]["code"] == "unsupported_media_type"
 
 
 @pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100"])
-@pytest.mark.parametrize("size", [LIMIT // 2, LIMIT, 4 * LIMIT], ids=["half", "limit", "4x"])
+@pytest.mark.parametrize("size", [LIMIT, 4 * LIMIT, 8 * LIMIT], ids=["1x", "4x", "8x"])
 @pytest.mark.parametrize("client", CLIENTS.values(), ids=CLIENTS.keys())
 def test_unavailable_every_client_reads_the_503_or_413(unavailable, client, size, expect):
     status, body = client(f"{unavailable}/predict", b"\xff" * size, headers("image/jpeg", expect))
-    expected = (413, "upload_too_large") if size > LIMIT else (503, "model_unavailable")
+    expected = (413, "upload_too_large") if size > 4 * LIMIT else (503, "model_unavailable")
     assert (status, body["error"]["code"]) == expected
 
 

@@ -83,3 +83,12 @@ def test_shipped_model_rejects_fresh_photos_without_penguins(fresh_metrics, clai
 
 def test_shipped_model_is_calibrated_on_fresh_photos(fresh_metrics, claimed):
     assert fresh_metrics["ece"] <= claimed["ece"] + ECE_TOLERANCE
+
+
+def test_shipped_model_passes_its_self_test_through_the_serving_path(serve, settings_for):
+    """The committed model carries known answers and gives them, as served, within tolerance."""
+    with serve(settings_for(model_path=SHIPPED)) as client:
+        assert client.get("/readyz").status_code == 200
+        selftest = client.get("/model").json()["selftest"]
+    assert selftest["status"] == "passed" and selftest["references"] >= 1, selftest
+    assert selftest["largest_difference"] <= selftest["tolerance"]

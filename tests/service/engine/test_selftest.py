@@ -23,10 +23,17 @@ def copy_model(model_path: Path, folder: Path) -> Path:
     return folder / model_path.name
 
 
-def selftest_ok(client) -> float:
-    (family,) = [family for family in text_string_to_metric_families(client.get("/metrics").text)
-                 if family.name == "penguin_model_selftest_ok"]
-    return family.samples[0].value
+def selftest_metrics(client) -> tuple[float | None, str]:
+    """penguin_model_selftest_ok (None: no sample) and the state penguin_model_selftest_status
+    marks with 1 (its other states 0)."""
+    families = {family.name: family.samples
+                for family in text_string_to_metric_families(client.get("/metrics").text)}
+    ok = [sample.value for sample in families["penguin_model_selftest_ok"]]
+    states = {sample.labels["status"]: sample.value
+              for sample in families["penguin_model_selftest_status"]}
+    assert sorted(states.values()) == [0, 0, 0, 1], states
+    (current,) = [name for name, value in states.items() if value == 1]
+    return (ok[0] if ok else None), current
 
 
 def test_a_model_that_gives_its_known_answers_is_ready_and_says_so(serve, settings_for,
@@ -37,7 +44,7 @@ def test_a_model_that_gives_its_known_answers_is_ready_and_says_so(serve, settin
         assert selftest["status"] == "passed"
         assert selftest["references"] == len(tiny_metadata.known_answers.references)
         assert 0 <= selftest["largest_difference"] <= selftest["tolerance"] == 1e-3
-        assert selftest_ok(client) == 1.0
+        assert selftest_metrics(client) == (1.0, "passed")
 
 
 def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
@@ -58,7 +65,7 @@ def test_wrong_preprocessing_with_a_correct_checksum_keeps_the_service_unready(
         assert "difference" in error["message"] and "tolerance 1e-03" in error["message"]
         answer = client.post("/predict", files={"file": ("a.jpg", photo("red"), "image/jpeg")})
         assert answer.status_code == 503  # never served from a model that failed its self-test
-        assert selftest_ok(client) == 0.0
+        assert selftest_metrics(client) == (0.0, "failed")
     (line,) = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert "self-test failed" in line.getMessage()
 
@@ -112,5 +119,6 @@ def test_a_model_without_known_answers_is_ready_with_the_self_test_not_recorded(
         assert client.get("/readyz").status_code == 200
         selftest = client.get("/model").json()["selftest"]
         assert selftest["status"] == "not recorded" and "training.selftest" in selftest["detail"]
-        assert selftest_ok(client) == 0.0
+        # Nothing was compared: no 0 that an alert on a failed self-test would take for one.
+        assert selftest_metrics(client) == (None, "not_recorded")
     assert any("self-test not recorded" in record.getMessage() for record in caplog.records)

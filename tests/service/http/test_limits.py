@@ -177,15 +177,51 @@ def test_in_flight_budget_smaller_than_one_batch_is_refused_at_startup(settings_
         settings_for(max_batch_upload_bytes=2 * LIMIT, max_inflight_upload_bytes=LIMIT)
 
 
-def test_a_refused_bodys_rest_is_discarded_up_to_its_bound_then_answered(serve, settings_for):
+def discard_fields(caplog) -> list[tuple[str, int, int]]:
+    """(discard_end, discarded_bytes, bytes_in) of each request line logged, in order."""
+    return [(line.discard_end, line.discarded_bytes, line.bytes_in) for line in caplog.records
+            if line.name == "service.requests" and hasattr(line, "discard_end")]
+
+
+def test_a_refused_bodys_rest_is_discarded_up_to_its_bound_then_answered(serve, settings_for,
+                                                                        caplog):
     """Read on (and dropped) so clients that write before reading can read the 413, but no
-    further than REFUSED_BODY_DISCARD_BYTES of the 64 MiB offered."""
-    with serve(settings_for(max_upload_bytes=LIMIT, refused_body_discard_bytes=4 * LIMIT)
-               ) as client:
+    further than REFUSED_BODY_DISCARD_BYTES of the 64 MiB offered; the log line says how much
+    and why it stopped."""
+    with caplog.at_level(logging.INFO, logger="service.requests"), serve(settings_for(
+            max_upload_bytes=LIMIT, refused_body_discard_bytes=4 * LIMIT)) as client:
         endless = CountingBody()
         refused = client.post("/predict", content=endless, headers={"Content-Type": "image/jpeg"})
         short = CountingBody(total=3 * LIMIT)
         finished = client.post("/predict", content=short, headers={"Content-Type": "image/jpeg"})
+        declared = client.post("/predict", content=b"\xff" * (5 * LIMIT),
+                               headers={"Content-Type": "image/jpeg"})
     assert refused.status_code == 413 and refused.json()["error"]["code"] == "upload_too_large"
     assert 5 * LIMIT <= endless.bytes_pulled <= 5 * LIMIT + 2 * CHUNK  # limit + discard bound
     assert finished.status_code == 413 and short.bytes_pulled == 3 * LIMIT  # read to its end
+    assert declared.status_code == 413
+    (bound, bound_bytes, _), (complete, rest, bytes_in), (too_large, none, _) = (
+        discard_fields(caplog))
+    assert bound == "bytes" and 4 * LIMIT < bound_bytes <= 4 * LIMIT + CHUNK
+    # Everything after the chunk that passed the limit, read by the discarding.
+    assert complete == "complete" and bytes_in == 3 * LIMIT and LIMIT < rest < 2 * LIMIT
+    # Declared larger than the bound: not read at all (such clients may see a reset).
+    assert (too_large, none) == ("declared_too_large", 0)
+
+
+class StalledBody:
+    """Passes the limit in one piece, then never sends another byte."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"\xff" * (LIMIT + 1)
+        await anyio.sleep_forever()
+        yield b""  # never reached
+
+
+def test_a_stalled_bodys_discarding_ends_at_its_time_bound(serve, settings_for, caplog):
+    with caplog.at_level(logging.INFO, logger="service.requests"), serve(settings_for(
+            max_upload_bytes=LIMIT, refused_body_discard_seconds=0.2)) as client:
+        refused = client.post("/predict", content=StalledBody(),
+                              headers={"Content-Type": "image/jpeg"})
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "upload_too_large"
+    assert [(end, size) for end, size, _ in discard_fields(caplog)] == [("seconds", 0)]
