@@ -2,6 +2,8 @@
 
     python -m loadtest.loop_profile                      # C=8, 2 plain rounds + 1 profiled
     python -m loadtest.loop_profile --concurrency 32 --seconds 20 --rounds 3
+    python -m loadtest.loop_profile --rounds 3 --compare /tmp/base   # A/B against a worktree
+    python -m loadtest.loop_profile --parsers    # the two multipart parsers alone
 
 Plain rounds: `python -m service` as deployed (INFO logging), the benchmark's 24 photos as
 multipart uploads to /predict, C in flight; the server's CPU seconds per answered request, all
@@ -22,10 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
+import json
+import os
 import pstats
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +46,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
      ("serialize_response", "jsonable_encoder", "_prepare_response_content", "pydantic",
       "json/", "starlette/responses.py", "fastapi/encoders")),
     ("multipart parsing and spooling", ("multipart/", "starlette/formparsers.py",
+                                        "service/http/multipart.py",
                                         "starlette/datastructures.py", "tempfile.py")),
     ("HTTP protocol (uvicorn, h11)", ("uvicorn/", "h11/")),
     ("routing, dependencies (Starlette, FastAPI)", ("starlette/", "fastapi/", "anyio/")),
@@ -85,9 +92,13 @@ def layer_times(stats: pstats.Stats) -> dict[str, float]:
 
 
 async def plain_round(model: Path, photos: list[photo_set.Photo], concurrency: int,
-                      seconds: float, log: Path) -> dict:
+                      seconds: float, log: Path, source: Path | None = None,
+                      env: dict[str, str] | None = None) -> dict:
+    """One window against `python -m service`; from the checkout `source` if given."""
     port = free_port()
-    server = service_process(sys.executable, model, port, log)
+    server = service_process(sys.executable, model, port, log, env)
+    if source is not None:
+        server.argv = service_from(source)
     server.start()
     try:
         await server.wait_for()
@@ -96,6 +107,12 @@ async def plain_round(model: Path, photos: list[photo_set.Photo], concurrency: i
                                   server_cpu=server.cpu_seconds)).summary()
     finally:
         server.stop()
+
+
+def service_from(source: Path) -> list[str]:
+    """`python -m service`, importing the service from the checkout `source` instead."""
+    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(source)!r}); "
+            "from service.__main__ import main; main()"]
 
 
 async def profiled_round(model: Path, photos: list[photo_set.Photo], concurrency: int,
@@ -117,7 +134,7 @@ async def profiled_round(model: Path, photos: list[photo_set.Photo], concurrency
                                    duration=seconds)
         server.process.send_signal(signal.SIGUSR2)
         for _ in range(200):
-            if out.exists() and out.stat().st_size:
+            if out.exists() and out.stat().st_size and out.with_suffix(".gc.json").exists():
                 break
             await asyncio.sleep(0.05)
         time.sleep(0.5)
@@ -127,19 +144,45 @@ async def profiled_round(model: Path, photos: list[photo_set.Photo], concurrency
 
 
 def serve_profiled(out: Path) -> None:
-    """`python -m service`, with cProfile on its main thread between SIGUSR1 and SIGUSR2."""
+    """`python -m service`, with cProfile on its main thread between SIGUSR1 and SIGUSR2, and
+    the garbage collector's passes on that thread counted (cProfile does not see them)."""
     from service.__main__ import main
 
     # The thread's CPU clock, not wall time: waiting in epoll is not work.
     profiler = cProfile.Profile(time.thread_time)
+    collections = GcTally()
+
+    def start(signum: int, frame: object) -> None:
+        gc.callbacks.append(collections.observe)
+        profiler.enable()
 
     def stop(signum: int, frame: object) -> None:
         profiler.disable()
+        gc.callbacks.remove(collections.observe)
+        out.with_suffix(".gc.json").write_text(json.dumps(collections.by_generation))
         profiler.dump_stats(str(out))
 
-    signal.signal(signal.SIGUSR1, lambda signum, frame: profiler.enable())
+    signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)
     main()
+
+
+class GcTally:
+    """Collections per generation on the main thread, and their CPU seconds."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[str, list[float]] = {}
+        self.started = 0.0
+
+    def observe(self, phase: str, info: dict) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if phase == "start":
+            self.started = time.thread_time()
+            return
+        tally = self.by_generation.setdefault(str(info["generation"]), [0, 0.0])
+        tally[0] += 1
+        tally[1] += time.thread_time() - self.started
 
 
 def report(stats: pstats.Stats, requests: int, loop_ms: float | None) -> str:
@@ -162,22 +205,76 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"model {model}, C={args.concurrency}, {args.seconds} s windows; logs in {out}",
           flush=True)
     loops = []
+    sources = [None, args.compare] if args.compare else [None]
     for round_number in range(args.rounds):
-        summary = await plain_round(model, photos, args.concurrency, args.seconds,
-                                    out / f"plain-{round_number}.log")
-        loops.append(summary["event_loop_cpu_ms_per_request"])
-        print(f"round {round_number + 1}: {summary['rps']} req/s, server CPU "
-              f"{summary['server_cpu_ms_per_request']} ms/req, of which event loop "
-              f"{summary['event_loop_cpu_ms_per_request']} ms/req, errors {summary['errors']}",
-              flush=True)
+        for source in sources:
+            summary = await plain_round(model, photos, args.concurrency, args.seconds,
+                                        out / f"plain-{round_number}-{len(loops)}.log", source,
+                                        dict(item.split("=", 1) for item in args.env))
+            if source is None:
+                loops.append(summary["event_loop_cpu_ms_per_request"])
+            print(f"round {round_number + 1} ({source or 'this checkout'}): "
+                  f"{summary['rps']} req/s, server CPU {summary['server_cpu_ms_per_request']} "
+                  f"ms/req, of which event loop {summary['event_loop_cpu_ms_per_request']} "
+                  f"ms/req, errors {summary['errors']}", flush=True)
     if args.no_profile:
         return
     stats, requests = await profiled_round(model, photos, args.concurrency, args.seconds,
                                            out / "loop.prof")
     loop_ms = sorted(loops)[len(loops) // 2] if loops else None
     print(report(stats, requests, loop_ms))
+    collections = json.loads((out / "loop.gc.json").read_text())
+    print("garbage collections on the event loop (generation: count, CPU ms in all): "
+          + ", ".join(f"{gen}: {count}, {seconds * 1000:.1f}"
+                      for gen, (count, seconds) in sorted(collections.items())))
     print(f"\ntop functions by own time (stats in {out / 'loop.prof'}):")
     stats.sort_stats("tottime").print_stats(args.top)
+
+
+async def compare_parsers(size: int = 200_000, repeats: int = 1000) -> None:
+    """CPU per multipart upload of `size` bytes, in 64 KiB chunks: Starlette's form parser
+    (a SpooledTemporaryFile per file, read back) against the service's in-memory one."""
+    from starlette.formparsers import MultiPartParser
+    from starlette.requests import Request
+
+    from loadtest.loadgen import multipart_request
+    from service.http.multipart import read_form
+
+    wire = multipart_request(HOST, 1, "/predict", "file", "photo.jpg", os.urandom(size))
+    head, body = wire.split(b"\r\n\r\n", 1)
+    content_type = next(line.split(b": ", 1)[1] for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-type"))
+    chunks = [body[start:start + 65536] for start in range(0, len(body), 65536)]
+
+    def request() -> Request:
+        messages = [{"type": "http.request", "body": chunk, "more_body": True}
+                    for chunk in chunks] + [{"type": "http.request", "body": b""}]
+
+        async def receive() -> dict:
+            return messages.pop(0)
+
+        return Request({"type": "http", "method": "POST", "path": "/predict",
+                        "headers": [(b"content-type", content_type)]}, receive)
+
+    async def starlette_way() -> bytes:
+        form = await MultiPartParser(request().headers, request().stream()).parse()
+        upload = form["file"]
+        data = await upload.read()
+        await upload.close()
+        return data
+
+    async def in_memory() -> bytes:
+        return (await read_form(request()))[0][1].data
+
+    for name, parse in (("Starlette's MultiPartParser", starlette_way),
+                        ("service.http.multipart.read_form", in_memory)):
+        for _ in range(50):
+            await parse()
+        started = time.thread_time()
+        for _ in range(repeats):
+            await parse()
+        per_upload = (time.thread_time() - started) / repeats * 1000
+        print(f"{name}: {per_upload:.3f} ms of CPU per {size // 1000} KB upload")
 
 
 def main() -> None:
@@ -186,14 +283,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="each measured window")
     parser.add_argument("--rounds", type=int, default=2, help="plain (unprofiled) rounds")
     parser.add_argument("--no-profile", action="store_true", help="plain rounds only")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another checkout (e.g. a `git worktree` of the previous commit): "
+                        "its service in plain rounds alternating with this one's")
     parser.add_argument("--top", type=int, default=30, help="functions listed")
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--env", action="append", default=[],
+                        help="NAME=value for the plain rounds' servers")
+    parser.add_argument("--parsers", action="store_true",
+                        help="only compare the two multipart parsers, in this process")
     parser.add_argument("--serve-profiled", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_profiled:
         serve_profiled(args.serve_profiled)
         return
-    asyncio.run(main_async(args))
+    asyncio.run(compare_parsers() if args.parsers else main_async(args))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 Starlette's `request.form()` gives every file part a SpooledTemporaryFile (written to /tmp
 beyond 1 MB, through the thread pool), so a photo's bytes were copied four times on the event
-loop (chunk, part slice, temporary file, `read()`): 0.33 ms of CPU per 200 KB upload, against
-0.05 ms here (loadtest/BENCHMARK.md, "The event loop per upload"). Holding the parts in memory
-is what the upload limits already assume: a body is refused beyond its per-path limit and is
-counted against MAX_INFLIGHT_UPLOAD_BYTES while it is read (service/http/limits.py).
+loop (chunk, part slice, temporary file, `read()`): 0.31 ms of CPU per 200 KB upload, against
+0.08 ms here, each parser alone (`python -m loadtest.loop_profile --parsers`). Holding the
+parts in memory is what the upload limits already assume: a body is refused beyond its
+per-path limit and is counted against MAX_INFLIGHT_UPLOAD_BYTES while it is read
+(service/http/limits.py).
 
 The parsing is python-multipart's, as in Starlette, with Starlette's limits (1000 files, 1000
 fields, 1 MB per text field) and its words for a malformed body, so the answers are unchanged.
