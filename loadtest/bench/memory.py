@@ -43,6 +43,7 @@ from service.settings import MIB, Settings
 
 CLOUD_RUN_MAX_REQUEST_BYTES = 32 * MIB
 REPORT = Path(__file__).resolve().parents[1] / "MEMORY.md"
+NOTES_MARKER = "<!-- notes: written by hand, kept by `make memory` -->"
 
 
 def largest_png(max_pixels: int, max_bytes: int) -> bytes:
@@ -140,6 +141,13 @@ async def run_workload(name: str, model: Path, make_requests, concurrency: int,
             "peak_tmp_mib": round(peak_tmp / MIB), "peak_rss_plus_tmp_mib": round(peak_sum / MIB)}
 
 
+def kept_notes(report: Path) -> str:
+    """The hand-written part of `report` (from NOTES_MARKER on), which a new run keeps."""
+    text = report.read_text() if report.exists() else ""
+    start = text.find(NOTES_MARKER)
+    return "" if start < 0 else "\n" + text[start:]
+
+
 def markdown(result: dict[str, Any]) -> str:
     head = result["machine"]
     rows = ["| workload | request size | C | requests (ok) | errors | p50 / p99 ms | RSS when "
@@ -220,7 +228,7 @@ async def main_async(args: argparse.Namespace) -> int:
               "settings": settings.model_dump(mode="json"), "workloads": rows}
     (out / "memory.json").write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_publish:
-        REPORT.write_text(markdown(result))
+        REPORT.write_text(markdown(result) + kept_notes(REPORT))
         print(f"wrote {REPORT}")
     return 0
 
