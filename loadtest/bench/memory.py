@@ -174,10 +174,11 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *rows,
         "",
-        "Peak RSS is the server process's VmHWM. /tmp is where Starlette spools uploaded files "
-        "over 1 MB while a request is read (unlinked temporary files, measured through "
-        "/proc/<pid>/fd); on Cloud Run it is memory, so the last column is what counts against "
-        "the instance's memory limit (RSS and /tmp are sampled together every 50 ms, so the sum "
+        "Peak RSS is the server process's VmHWM. /tmp is where Starlette spools a batch's "
+        "files over 1 MB while a request is read (unlinked temporary files, measured through "
+        "/proc/<pid>/fd; /predict holds its upload in memory); on Cloud Run it is memory, so "
+        "the last column is what counts against the instance's memory limit (RSS and /tmp "
+        "are sampled together every 50 ms, so the sum "
         "can miss a short spike by a little).",
         "",
         "Under the largest uploads most requests are refused, by design: decoding one 40 Mpx PNG "
