@@ -47,6 +47,9 @@ COPY --from=builder /opt/venv /opt/venv
 # No thread counts here: the service sizes torch's and the decoders' threads from the CPUs the
 # container is given (its cgroup quota), e.g. 2 on Cloud Run with --cpu 2. TORCH_THREADS and
 # DECODE_WORKERS override that.
+# No glibc allocator settings: MALLOC_ARENA_MAX=2 changed nothing, and the fixed mmap
+# thresholds that return memory after a burst of 40 Mpx uploads (1140 -> 606 to 633 MiB) cost
+# 20 to 90 % more CPU on every typical request (loadtest/MEMORY.md, "Notes").
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -13,6 +13,7 @@ it equally makes a SIGTERM during startup, before uvicorn listens, a clean exit.
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from types import FrameType
@@ -45,8 +46,13 @@ def main() -> None:
     except ValidationError as error:
         sys.exit(f"invalid configuration in environment variables:\n{error}")
     configure_logging(settings.log_level)
+    app = create_app(settings)
+    # Every object imported so far (torch's, FastAPI's: about 220,000) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks them all on the
+    # event loop (about 100 ms of CPU each, measured: loadtest/BENCHMARK.md).
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep our JSON logging for uvicorn's own messages

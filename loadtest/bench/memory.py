@@ -43,6 +43,7 @@ from service.settings import MIB, Settings
 
 CLOUD_RUN_MAX_REQUEST_BYTES = 32 * MIB
 REPORT = Path(__file__).resolve().parents[1] / "MEMORY.md"
+NOTES_MARKER = "<!-- notes: written by hand, kept by `make memory` -->"
 
 
 def largest_png(max_pixels: int, max_bytes: int) -> bytes:
@@ -140,6 +141,13 @@ async def run_workload(name: str, model: Path, make_requests, concurrency: int,
             "peak_tmp_mib": round(peak_tmp / MIB), "peak_rss_plus_tmp_mib": round(peak_sum / MIB)}
 
 
+def kept_notes(report: Path) -> str:
+    """The hand-written part of `report` (from NOTES_MARKER on), which a new run keeps."""
+    text = report.read_text() if report.exists() else ""
+    start = text.find(NOTES_MARKER)
+    return "" if start < 0 else "\n" + text[start:]
+
+
 def markdown(result: dict[str, Any]) -> str:
     head = result["machine"]
     rows = ["| workload | request size | C | requests (ok) | errors | p50 / p99 ms | RSS when "
@@ -166,10 +174,11 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *rows,
         "",
-        "Peak RSS is the server process's VmHWM. /tmp is where Starlette spools uploaded files "
-        "over 1 MB while a request is read (unlinked temporary files, measured through "
-        "/proc/<pid>/fd); on Cloud Run it is memory, so the last column is what counts against "
-        "the instance's memory limit (RSS and /tmp are sampled together every 50 ms, so the sum "
+        "Peak RSS is the server process's VmHWM. /tmp is where Starlette spools a batch's "
+        "files over 1 MB while a request is read (unlinked temporary files, measured through "
+        "/proc/<pid>/fd; /predict holds its upload in memory); on Cloud Run it is memory, so "
+        "the last column is what counts against the instance's memory limit (RSS and /tmp "
+        "are sampled together every 50 ms, so the sum "
         "can miss a short spike by a little).",
         "",
         "Under the largest uploads most requests are refused, by design: decoding one 40 Mpx PNG "
@@ -220,7 +229,7 @@ async def main_async(args: argparse.Namespace) -> int:
               "settings": settings.model_dump(mode="json"), "workloads": rows}
     (out / "memory.json").write_text(json.dumps(result, indent=2) + "\n")
     if not args.no_publish:
-        REPORT.write_text(markdown(result))
+        REPORT.write_text(markdown(result) + kept_notes(REPORT))
         print(f"wrote {REPORT}")
     return 0
 

@@ -8,7 +8,8 @@ own response (if it tries to send one) is dropped.
 
 The same middleware bounds the bytes of all request bodies held at once (`InflightBytes`): a
 per-request limit alone lets a hundred concurrent 32 MiB batches hold gigabytes, twice over
-(Starlette spools each file to /tmp, which is memory on Cloud Run, and the route reads it back).
+(/predict holds its upload in memory; a batch's files are spooled by Starlette to /tmp,
+which is memory on Cloud Run, and read back).
 A body that does not fit in what is left of the budget is answered 503 with Retry-After at
 once, before it is read, like any other overload.
 """

@@ -8,10 +8,10 @@ which clients routinely get wrong.
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.datastructures import UploadFile
 
 from service.engine.pipeline import Upload
+from service.http.multipart import FilePart, MalformedForm, malformed_request, read_form
 from service.model.errors import ApiError
 
 RAW_IMAGE_TYPES = frozenset({
@@ -26,8 +26,11 @@ async def read_upload(request: Request, field: str = "file") -> Upload:
     """Read the single photo of a request, sent as multipart field `field` or as the raw body."""
     media_type = media_type_of(request)
     if media_type == MULTIPART:
-        form = await _parse_form(request)
-        return await _single_file(form, field)
+        try:
+            form = await read_form(request)
+        except MalformedForm as error:
+            raise malformed_request(error) from error
+        return _single_file(form, field)
     if media_type in RAW_IMAGE_TYPES:
         return Upload(filename=RAW_BODY_NAME, data=await request.body())
     raise ApiError(
@@ -61,21 +64,12 @@ def media_type_of(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _parse_form(request: Request) -> FormData:
-    try:
-        return await request.form()
-    except StarletteHTTPException as error:
-        raise ApiError(
-            400, "malformed_request",
-            f"The multipart/form-data body could not be read: {str(error.detail).rstrip('.')}.",
-        ) from error
-
-
-async def _single_file(form: FormData, field: str) -> Upload:
-    values = form.getlist(field)
-    files = [value for value in values if isinstance(value, UploadFile)]
+def _single_file(form: list[tuple[str, str | FilePart]], field: str) -> Upload:
+    values = [value for name, value in form if name == field]
+    files = [value for value in values if isinstance(value, FilePart)]
     if not values:
-        found = ", ".join(f"'{key}'" for key in form) or "no fields"
+        found = ", ".join(f"'{name}'" for name in dict.fromkeys(name for name, _ in form))
+        found = found or "no fields"
         raise ApiError(422, "missing_file",
                        f"The form has no field '{field}' (found {found}); send the photo in "
                        f"field '{field}', e.g. curl -F {field}=@photo.jpg.")
@@ -87,7 +81,6 @@ async def _single_file(form: FormData, field: str) -> Upload:
                        f"Field '{field}' holds {len(files)} files; send one, "
                        "or use /predict/batch for several.")
     file = files[0]
-    data = await file.read()
-    if not data and not file.filename:
+    if not file.data and not file.filename:
         raise ApiError(422, "missing_file", "No photo was chosen; choose a photo to classify.")
-    return Upload(filename=file.filename or RAW_BODY_NAME, data=data)
+    return Upload(filename=file.filename or RAW_BODY_NAME, data=file.data)
