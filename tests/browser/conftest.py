@@ -128,8 +128,16 @@ def small_server(servers: dict[str, str]) -> str:
 
 # ---- The browser --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Headless Chromium, with Playwright running for one test module only.
+
+    Between its calls Playwright's sync API leaves its event loop marked as running on the main
+    thread (its driver runs in a greenlet there), so `asyncio.run()` refuses to start until
+    Playwright stops. Stopped after each module, it never outlives the browser tests, whatever
+    runs next. (A package-scoped fixture would be session-scoped here: pytest scopes it to a
+    package, and tests/ holds plain folders without __init__.py.)
+    """
     require_browser()
     from playwright.sync_api import Error, expect, sync_playwright
 
