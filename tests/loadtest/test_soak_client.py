@@ -21,8 +21,8 @@ def test_the_mix_is_mostly_single_photos_some_batches_and_a_few_broken_uploads(p
     assert request.count(b'name="files"') == 4
 
 
-def test_clients_get_the_answers_the_soak_expects_from_a_real_server(live_server, photo):
-    port = int(live_server.rsplit(":", 1)[1])
+def test_clients_get_the_answers_the_soak_expects_from_a_real_server(server, photo):
+    port = int(server.rsplit(":", 1)[1])
     run = Run()
     photos = [photo("red"), photo("blue", fmt="PNG")]
     started = time.monotonic()
