@@ -96,6 +96,17 @@ def small_server(servers: dict[str, str]) -> str:
     return servers["small"]
 
 
+@pytest.fixture(scope="session")
+def colour_photo(photo: Callable[..., bytes]) -> Callable[..., bytes]:
+    """colour_photo("red", size=(640, 480)) -> a plain JPEG of that colour, made by the suite's
+    `photo` fixture; the tiny model names its species (browser_helpers.SPECIES_OF)."""
+
+    def make(colour: str, size: tuple[int, int] = (640, 480)) -> bytes:
+        return photo(colour, size=size, quality=90)
+
+    return make
+
+
 # ---- The browser --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
