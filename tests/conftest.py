@@ -260,13 +260,3 @@ def client(settings_for: SettingsMaker) -> Iterator[AppClient]:
     """An app serving the tiny model with default limits, shared by a test module."""
     with serving(settings_for()) as ready:
         yield ready
-
-
-BROWSER_TESTS = Path(__file__).parent / "browser"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the browser tests last. Playwright's sync API keeps an event loop running on the
-    main thread until the session ends, and `asyncio.run()` (the batch command, async HTTP
-    clients) refuses to start beside it: every test collected after tests/browser/ would fail."""
-    items.sort(key=lambda item: item.path.is_relative_to(BROWSER_TESTS))

@@ -5,13 +5,11 @@ collect the test modules."""
 from __future__ import annotations
 
 import base64
-import io
 import re
 from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image
 
 try:
     from playwright.sync_api import expect
@@ -30,8 +28,8 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SMALL_PHONE = {"width": 320, "height": 640}
 
-# The tiny model (tests/conftest.py) answers by the colour of a photo's top half.
-COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230)}
+# The tiny model (tests/conftest.py) answers by the colour of a photo's top half
+# (the colour_photo fixture).
 SPECIES_OF = {"red": "Adelie", "green": "Chinstrap", "blue": "Gentoo"}
 LABELS = ["Adelie", "Chinstrap", "Gentoo", "No penguin"]
 
@@ -40,13 +38,6 @@ ERROR_HEADINGS = {
     "That file could not be read", "That file is too large", "That file type is not supported",
     "No photo was received", "No photo was chosen", "That did not work",
 }
-
-
-def colour_photo(colour: str, size: tuple[int, int] = (640, 480)) -> bytes:
-    """A plain JPEG of one colour; the tiny model names its species (SPECIES_OF)."""
-    buffer = io.BytesIO()
-    Image.new("RGB", size, COLOURS[colour]).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def upload(name: str, data: bytes, mime_type: str = "image/jpeg") -> dict[str, Any]:

@@ -13,15 +13,13 @@ them instead, and the run then ends with a loud banner saying the page was not t
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_helpers import DESKTOP, SMALL_LIMIT
-from service_process import free_port, start_service, wait_until_ready
+from service_process import ServiceProcess
 
 CHROMIUM = Path(os.environ.get("PENGUIN_CHROMIUM", "/usr/bin/chromium"))
 SKIP_ENV = "PENGUIN_SKIP_BROWSER"
@@ -31,7 +29,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-STARTUP_TIMEOUT = 90  # generous: CI machines have 2 cores and may be busy
 LAUNCH_TIMEOUT_MS = 60_000
 ACTION_TIMEOUT_MS = 10_000
 
@@ -72,46 +69,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 # ---- The servers --------------------------------------------------------------------------------
 
-class ServerProcess:
-    """`python -m service` on a free port, serving the tiny model."""
-
-    def __init__(self, model_path: Path, log_path: Path, avoid_port: int = 0, **env: str) -> None:
-        self.port = free_port()
-        while self.port == avoid_port:  # the other server's, just released and not yet bound
-            self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.process = start_service(model_path, self.port, log_path, DECODE_WORKERS="1", **env)
-
-    def wait_until_ready(self) -> None:
-        wait_until_ready(self.url, self.process, self.log_path, timeout=STARTUP_TIMEOUT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture(scope="session")
 def servers(tiny_model_path: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Two servers, started side by side: default limits, and uploads up to SMALL_LIMIT."""
     require_browser()
     logs = tmp_path_factory.mktemp("servers")
-    with ExitStack() as stack:
-        default = ServerProcess(tiny_model_path, logs / "default.log")
-        stack.callback(default.stop)
-        small = ServerProcess(tiny_model_path, logs / "small.log", avoid_port=default.port,
-                              MAX_UPLOAD_BYTES=str(SMALL_LIMIT))
-        stack.callback(small.stop)
+    with (ServiceProcess(tiny_model_path, logs / "default.log", DECODE_WORKERS="1") as default,
+          ServiceProcess(tiny_model_path, logs / "small.log", DECODE_WORKERS="1",
+                         MAX_UPLOAD_BYTES=str(SMALL_LIMIT)) as small):
         started = {"default": default, "small": small}
-        for process in started.values():
-            process.wait_until_ready()
-        yield {name: process.url for name, process in started.items()}
+        for service in started.values():
+            service.wait_until_ready()
+        yield {name: service.url for name, service in started.items()}
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +96,29 @@ def small_server(servers: dict[str, str]) -> str:
     return servers["small"]
 
 
+@pytest.fixture(scope="session")
+def colour_photo(photo: Callable[..., bytes]) -> Callable[..., bytes]:
+    """colour_photo("red", size=(640, 480)) -> a plain JPEG of that colour, made by the suite's
+    `photo` fixture; the tiny model names its species (browser_helpers.SPECIES_OF)."""
+
+    def make(colour: str, size: tuple[int, int] = (640, 480)) -> bytes:
+        return photo(colour, size=size, quality=90)
+
+    return make
+
+
 # ---- The browser --------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Headless Chromium, with Playwright running for one test module only.
+
+    Between its calls Playwright's sync API leaves its event loop marked as running on the main
+    thread (its driver runs in a greenlet there), so `asyncio.run()` refuses to start until
+    Playwright stops. Stopped after each module, it never outlives the browser tests, whatever
+    runs next. (A package-scoped fixture would be session-scoped here: pytest scopes it to a
+    package, and tests/ holds plain folders without __init__.py.)
+    """
     require_browser()
     from playwright.sync_api import Error, expect, sync_playwright
 

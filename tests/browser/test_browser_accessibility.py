@@ -4,7 +4,7 @@ results announced to screen readers."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import COLOURS_OF, apply_filter, colour_photo, contrast_ratio, expect, upload
+from browser_helpers import COLOURS_OF, apply_filter, contrast_ratio, expect, upload
 
 # The page's controls in Tab order.
 TAB_ORDER = ["#photo", "#upload-form button.submit", "#measurements summary", ".site-footer a"]
@@ -37,7 +37,7 @@ def focus_style(page, selector: str) -> dict:
     }""")
 
 
-def test_every_control_has_a_label_or_name(page, server):
+def test_every_control_has_a_label_or_name(page, server, colour_photo):
     page.goto(server)
     expect(page.get_by_label("Choose a photo")).to_have_attribute("type", "file")
     expect(page.get_by_role("button", name="Classify photo")).to_be_visible()
@@ -56,7 +56,7 @@ def test_every_control_has_a_label_or_name(page, server):
     expect(page.get_by_role("list")).to_have_count(1)
 
 
-def test_keyboard_only_choose_a_photo_and_classify(page, server):
+def test_keyboard_only_choose_a_photo_and_classify(page, server, colour_photo):
     # Keeps Playwright intercepting file choosers between the two below (it stops and starts
     # again as listeners come and go, and a chooser opened in between would be missed).
     page.on("filechooser", lambda chooser: None)
@@ -111,7 +111,7 @@ def test_keyboard_focus_is_clearly_visible(page, server):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_text_and_bars_have_enough_contrast(page, server, scheme):
+def test_text_and_bars_have_enough_contrast(page, server, scheme, colour_photo):
     page.emulate_media(color_scheme=scheme)
     page.goto(server)
 
@@ -140,7 +140,7 @@ def test_text_and_bars_have_enough_contrast(page, server, scheme):
     check(TEXT_ON_AN_ERROR, 4.5)
 
 
-def test_results_and_errors_are_announced_by_a_live_region(page, server):
+def test_results_and_errors_are_announced_by_a_live_region(page, server, colour_photo):
     page.goto(server)
     region = page.locator("[aria-live]")
     expect(region).to_have_count(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,6 @@ from browser_helpers import (
     SCREENSHOTS,
     SMALL_LIMIT,
     SMALL_PHONE,
-    colour_photo,
     expect,
     has_horizontal_scroll,
     predict,
@@ -27,7 +27,7 @@ PHONE_OPTIONS = {"is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 
 @pytest.mark.parametrize("viewport", [PHONE, SMALL_PHONE], ids=["390x844", "320x640"])
-def test_phone_screens_never_scroll_sideways(new_page, small_server, viewport):
+def test_phone_screens_never_scroll_sideways(new_page, small_server, viewport, colour_photo):
     page = new_page(viewport=viewport, **PHONE_OPTIONS)
     page.goto(small_server)
     assert not has_horizontal_scroll(page), "the upload form"
@@ -57,7 +57,7 @@ def test_phone_screens_never_scroll_sideways(new_page, small_server, viewport):
     assert not has_horizontal_scroll(no_script), "the result page of the plain form"
 
 
-def screenshot_photo(server: str) -> tuple[str, bytes]:
+def screenshot_photo(server: str, colour_photo: Callable[..., bytes]) -> tuple[str, bytes]:
     """A rendered sample photo the tiny model names correctly, so the screenshots are not
     misleading; a plain blue picture when there is none."""
     for species in ("Gentoo", "Adelie", "Chinstrap"):
@@ -82,13 +82,13 @@ def save_screenshot(page, name: str) -> Path:
     ("desktop", {"viewport": DESKTOP}),
     ("phone", {"viewport": PHONE, **PHONE_OPTIONS}),
 ], ids=["desktop", "phone"])
-def test_screenshots_before_and_after_a_prediction(new_page, server, device, options):
+def test_screenshots_before_and_after_a_prediction(new_page, server, colour_photo, device, options):
     page = new_page(reduced_motion="reduce", color_scheme="light", **options)
     page.goto(server)
     expect(page.locator(".drag-hint")).to_be_visible()
     before = save_screenshot(page, f"{device}-before")
 
-    name, data = screenshot_photo(server)
+    name, data = screenshot_photo(server, colour_photo)
     page.get_by_label("Choose a photo").set_input_files(upload(name, data))
     expect(page.locator("#result .result")).to_be_visible()
     page.wait_for_function(

@@ -7,7 +7,6 @@ from browser_helpers import (
     LABELS,
     SMALL_LIMIT,
     SMALL_LIMIT_TEXT,
-    colour_photo,
     expect,
     predict,
     upload,
@@ -28,7 +27,8 @@ def post_form(page, file: dict) -> int:
     return navigation.value.status
 
 
-def test_without_javascript_the_form_post_renders_a_result_page(no_script_page, server):
+def test_without_javascript_the_form_post_renders_a_result_page(no_script_page, server,
+                                                                 colour_photo):
     page = no_script_page
     page.goto(server)
     expect(page.locator(".drag-hint")).to_be_hidden()  # only the script can take a drop
@@ -65,7 +65,8 @@ def test_without_javascript_a_non_image_renders_an_error_page(no_script_page, se
     expect(page.get_by_role("button", name="Classify photo")).to_be_visible()
 
 
-def test_without_javascript_an_oversize_file_renders_an_error_page(no_script_page, small_server):
+def test_without_javascript_an_oversize_file_renders_an_error_page(no_script_page, small_server,
+                                                                   colour_photo):
     page = no_script_page
     page.goto(small_server)
     big = colour_photo("red") + b"\0" * (3 * SMALL_LIMIT)

@@ -11,7 +11,6 @@ from browser_helpers import (
     SMALL_LIMIT,
     SMALL_LIMIT_TEXT,
     SPECIES_OF,
-    colour_photo,
     drop_file,
     expect,
     predict,
@@ -57,7 +56,8 @@ def check_result(shown: dict, answer: dict, filename: str) -> None:
     assert max(bar["drawn"] for bar in shown["bars"]) == answer_bar["drawn"]
 
 
-def test_choosing_a_photo_and_submitting_shows_species_confidence_and_bars(page, server):
+def test_choosing_a_photo_and_submitting_shows_species_confidence_and_bars(page, server,
+                                                                          colour_photo):
     page.goto(server)
     expect(page).to_have_title("Penguin classifier")
     data = colour_photo("red")
@@ -82,7 +82,7 @@ def test_choosing_a_photo_and_submitting_shows_species_confidence_and_bars(page,
     expect(page.locator("#result .bar.is-answer .bar-label")).to_have_text("Chinstrap")
 
 
-def test_dropping_a_photo_on_the_drop_zone_classifies_it(page, server):
+def test_dropping_a_photo_on_the_drop_zone_classifies_it(page, server, colour_photo):
     page.goto(server)
     expect(page.locator(".drag-hint")).to_be_visible()
     uploads = []
@@ -103,14 +103,14 @@ def test_dropping_a_photo_on_the_drop_zone_classifies_it(page, server):
     expect(page.locator("#result h2")).to_have_text("Gentoo penguin")
 
 
-def test_dropping_on_a_part_of_the_drop_zone_works_too(page, server):
+def test_dropping_on_a_part_of_the_drop_zone_works_too(page, server, colour_photo):
     page.goto(server)
     with page.expect_response("**/predict"):
         drop_file(page, "#photo-help", "red.jpg", colour_photo("red"), "image/jpeg")
     expect(page.locator("#result h2")).to_have_text("Adelie penguin")
 
 
-def test_a_photo_dropped_beside_the_drop_zone_is_classified_not_opened(page, server):
+def test_a_photo_dropped_beside_the_drop_zone_is_classified_not_opened(page, server, colour_photo):
     """Unhandled, such a drop makes the browser leave the page to show the photo."""
     page.goto(server)
     requests = []
@@ -168,7 +168,7 @@ def test_submitting_without_a_photo_says_to_choose_one(page, server):
     assert posts == [] and page.url.rstrip("/") == server
 
 
-def test_an_oversize_file_is_refused_in_the_page_before_uploading(page, small_server):
+def test_an_oversize_file_is_refused_in_the_page_before_uploading(page, small_server, colour_photo):
     page.goto(small_server)
     expect(page.locator("#photo-help")).to_contain_text(f"up to {SMALL_LIMIT_TEXT}")
     uploads = []
@@ -185,7 +185,8 @@ def test_an_oversize_file_is_refused_in_the_page_before_uploading(page, small_se
     assert uploads == [], "the oversize file was uploaded anyway"
 
 
-def test_an_upload_the_server_refuses_as_too_large_shows_the_servers_message(page, small_server):
+def test_an_upload_the_server_refuses_as_too_large_shows_the_servers_message(page, small_server,
+                                                                             colour_photo):
     """A file just under the limit passes the script's check, but the request body (the file
     plus the multipart framing) is over it: the server's 413 must reach the page."""
     page.goto(small_server)

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,8 +23,7 @@ from pathlib import Path
 
 import pytest
 from deploy_helpers import ROOT, dockerfile_env, load_deploy_module, parse_stages
-
-from loadtest.servers import free_port
+from service_process import free_port, wait_until_ready
 
 RUNTIME_VENV = ROOT / ".venv-runtime"
 RUNTIME_PYTHON = RUNTIME_VENV / "bin" / "python"
@@ -154,25 +152,6 @@ def container_like(runtime_python: Path) -> Iterator[dict]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the service exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except urllib.error.HTTPError as error:
-            body = error.read().decode(errors="replace")
-            if "model_unavailable" in body:  # the load failed for good: say why, now
-                pytest.fail(f"the model failed to load: {body}")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"/readyz not 200 within {STARTUP_SECONDS} s:\n{log.read_text()}")
-
-
 def smoke_arguments(model_is_shipped: bool, tmp: Path) -> list[str]:
     """The shipped model must name a sample's species; a stand-in model only has to answer."""
     samples = sorted(SAMPLES.glob("*/*.jpg"))
@@ -204,7 +183,7 @@ def test_service_from_runtime_venv_serves_a_prediction_and_stops_on_sigterm(
         process = subprocess.Popen(command, cwd=app, env=env, stdout=output,
                                    stderr=subprocess.STDOUT)
     try:
-        wait_until_ready(url, process, log)
+        wait_until_ready(url, process, log, timeout=STARTUP_SECONDS)
         with urllib.request.urlopen(f"{url}/healthz", timeout=5) as response:
             assert response.status == 200
         smoke = subprocess.run(

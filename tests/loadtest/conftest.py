@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_process import free_port, start_service, wait_until_ready
+from service_process import ServiceProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,22 +21,14 @@ if str(REPO_ROOT) not in sys.path[:1]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, tiny_model_path: Path) -> Iterator[str]:
+def server(tmp_path: Path, tiny_model_path: Path) -> Iterator[str]:
     """`python -m service` serving the tiny model on a free port; yields its base URL, ready.
 
     The photo pool is loaded (rendered into the cache the first time) while the server starts.
     """
     from loadtest.photos import load_pool
 
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    process = start_service(tiny_model_path, port, log_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with ServiceProcess(tiny_model_path, tmp_path / "server.log") as service:
         load_pool()
-        wait_until_ready(base, process, log_path)
-        yield base
-    finally:
-        process.kill()
-        process.wait()
-
+        service.wait_until_ready()
+        yield service.url

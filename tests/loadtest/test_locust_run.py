@@ -13,13 +13,13 @@ from loadtest.summary import PLOT_NAME, summarise_run
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_short_headless_run_makes_requests_and_none_fail(live_server: str, tmp_path: Path):
+def test_a_short_headless_run_makes_requests_and_none_fail(server: str, tmp_path: Path):
     # The smoke scenario (3 users) through its LoadTestShape, cut to 4 s; with no wait, a few
     # seconds give dozens of requests over the three endpoints.
     env = {**os.environ, "SCENARIO": "smoke", "SMOKE_SECONDS": "4", "WAIT": "none"}
     finished = subprocess.run(
         [sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless",
-         "--host", live_server,
+         "--host", server,
          "--csv", str(tmp_path / "run"), "--csv-full-history", "--only-summary"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )

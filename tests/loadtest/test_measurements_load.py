@@ -59,11 +59,11 @@ def test_the_runner_picks_the_measurements_locustfile(tmp_path):
     assert command[command.index("-f") + 1].endswith("loadtest/measurements_locustfile.py")
 
 
-def test_a_short_headless_run_of_the_measurements_users_has_no_failure(live_server, tmp_path):
+def test_a_short_headless_run_of_the_measurements_users_has_no_failure(server, tmp_path):
     env = {**os.environ, "SCENARIO": "smoke", "SMOKE_SECONDS": "3", "WAIT": "none"}
     finished = subprocess.run(
         [sys.executable, "-m", "locust", "-f", "loadtest/measurements_locustfile.py",
-         "--headless", "--host", live_server, "--csv", str(tmp_path / "run"),
+         "--headless", "--host", server, "--csv", str(tmp_path / "run"),
          "--only-summary"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
     output = finished.stdout + finished.stderr

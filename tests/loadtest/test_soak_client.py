@@ -6,7 +6,6 @@ import asyncio
 import random
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 from loadtest.soak import Run, client_loop, next_request, unexpected
 
@@ -22,8 +21,8 @@ def test_the_mix_is_mostly_single_photos_some_batches_and_a_few_broken_uploads(p
     assert request.count(b'name="files"') == 4
 
 
-def test_clients_get_the_answers_the_soak_expects_from_a_real_server(live_server, photo):
-    port = int(live_server.rsplit(":", 1)[1])
+def test_clients_get_the_answers_the_soak_expects_from_a_real_server(server, photo):
+    port = int(server.rsplit(":", 1)[1])
     run = Run()
     photos = [photo("red"), photo("blue", fmt="PNG")]
     started = time.monotonic()
@@ -32,9 +31,7 @@ def test_clients_get_the_answers_the_soak_expects_from_a_real_server(live_server
         await asyncio.gather(*(client_loop(port, photos, run, started, started + 2.0,
                                            random.Random(seed)) for seed in range(2)))
 
-    # A thread of its own: the browser suite's Playwright may hold this thread's event loop.
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(lambda: asyncio.run(load())).result()
+    asyncio.run(load())
     assert run.outcomes and not run.transport_errors
     assert [o for o in run.outcomes if unexpected(o)] == []
     assert {o.status for o in run.outcomes if o.kind == "predict"} == {200}

@@ -14,7 +14,6 @@ import os
 import re
 import socket
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from service_process import free_port, start_service, wait_until_ready
+from service_process import ServiceProcess
 
 # /healthz must stay this fast while abuse is processed (generous: CI shares 2 cores).
 HEALTH_MAX_SECONDS = 1.0
@@ -38,16 +37,14 @@ class Resources:
     tmp_files: int
 
 
-class LiveServer:
-    """A running `python -m service` with a private TMPDIR, and ways to look inside it."""
+class LiveServer(ServiceProcess):
+    """A `python -m service` with a private TMPDIR under `workdir`, and ways to look inside it."""
 
-    def __init__(self, process: subprocess.Popen, port: int, log_path: Path, tmpdir: Path):
-        self.process = process
-        self.port = port
-        self.log_path = log_path
-        self.tmpdir = tmpdir
-        self.base = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.base, timeout=30)
+    def __init__(self, model_path: Path, workdir: Path, **env: str) -> None:
+        self.tmpdir = workdir / "tmp"
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(model_path, workdir / "server.log", TMPDIR=str(self.tmpdir), **env)
+        self.http = httpx.Client(base_url=self.url, timeout=30)
 
     # -- the process from the outside ---------------------------------------------------------
     def _status_kb(self, key: str) -> float:
@@ -94,7 +91,7 @@ class LiveServer:
         return self.http.get("/healthz").status_code == 200
 
     def assert_healthy(self) -> None:
-        response = httpx.get(f"{self.base}/healthz", timeout=5)
+        response = httpx.get(f"{self.url}/healthz", timeout=5)
         assert response.status_code == 200 and response.json() == {"status": "ok"}
         assert self.process.poll() is None, "the server process died"
 
@@ -116,26 +113,15 @@ class LiveServer:
 
     def stop(self) -> None:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        super().stop()
 
 
 @contextlib.contextmanager
 def live_server(model_path: Path, workdir: Path, **env: str) -> Iterator[LiveServer]:
     """`python -m service` on a free port serving `model_path`, ready; killed afterwards."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    tmpdir = workdir / "tmp"
-    tmpdir.mkdir(exist_ok=True)
-    port = free_port()
-    log_path = workdir / "server.log"
-    process = start_service(model_path, port, log_path, TMPDIR=str(tmpdir), **env)
-    server = LiveServer(process, port, log_path, tmpdir)
-    try:
-        wait_until_ready(server.base, process, log_path)
+    with LiveServer(model_path, workdir, **env) as server:
+        server.wait_until_ready()
         yield server
-    finally:
-        server.stop()
 
 
 # -- raw HTTP -------------------------------------------------------------------------------------
@@ -285,7 +271,7 @@ def multipart_type(boundary: str = BOUNDARY) -> str:
 class HealthPoller:
     """Polls /healthz on its own connection every `interval` seconds, in a thread."""
 
-    base: str
+    url: str
     interval: float = 0.05
     latencies: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -310,7 +296,7 @@ class HealthPoller:
             time.sleep(0.005)
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=10) as client:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
             while not self._stop.is_set():
                 started = time.perf_counter()
                 try:

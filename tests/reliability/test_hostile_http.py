@@ -188,7 +188,7 @@ def test_multipart_abuse_is_answered_fast_and_health_stays_responsive(server, ca
     body, content_type, status, code = MULTIPART_ABUSE[case]
     assert len(body) < LIMIT  # these are about parsing, not size
     before = server.resources()
-    with HealthPoller(server.base) as health:
+    with HealthPoller(server.url) as health:
         response = post_raw(server, body, content_type)
     assert_refused(server, response, status, code)
     assert response.seconds < FAST_SECONDS, f"{case}: {response.seconds:.2f} s"
@@ -201,7 +201,7 @@ def test_several_hostile_uploads_at_once_do_not_starve_health_checks(server):
     import concurrent.futures
 
     bodies = [_crlf_flood("before"), _thousands_of_part_headers()] * 4
-    with HealthPoller(server.base) as health, concurrent.futures.ThreadPoolExecutor(8) as pool:
+    with HealthPoller(server.url) as health, concurrent.futures.ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(lambda b: post_raw(server, b, multipart_type()), bodies))
     assert [r.status for r in responses] == [400] * 8
     health.assert_responsive()

@@ -197,7 +197,7 @@ def test_one_structured_line_per_request_errors_with_code_and_request_id(fresh, 
 def test_the_live_server_logs_json_lines_and_serves_metrics(server):
     before = len(server.log_lines())
     server.http.get("/nope", headers={"X-Request-ID": "live-404"})
-    text = httpx.get(f"{server.base}/metrics").text
+    text = httpx.get(f"{server.url}/metrics").text
     assert 'penguin_errors_total{code="not_found"}' in text
     assert 'penguin_model_info{' in text
     new = server.log_lines()[before:]

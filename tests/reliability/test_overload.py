@@ -96,10 +96,10 @@ def test_a_real_server_flooded_past_its_bound_answers_only_200_or_503(tiny_model
 
         def one(_):
             with httpx.Client(timeout=60) as http:
-                return http.post(f"{server.base}/predict", content=body,
+                return http.post(f"{server.url}/predict", content=body,
                                  headers={"Content-Type": "image/png"})
 
-        with HealthPoller(server.base) as health, \
+        with HealthPoller(server.url) as health, \
                 concurrent.futures.ThreadPoolExecutor(24) as pool:
             responses = list(pool.map(one, range(24)))
         health.assert_responsive(max_seconds=2.0)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_process import free_port, start_service, wait_until_ready
+from service_process import ServiceProcess
 
 from loadtest.refusal_clients import CLIENTS, headers
 
@@ -27,30 +27,13 @@ LIMIT = 2 * 1024 * 1024  # large enough that unread bytes overflow the sockets' 
 
 
 def serve(model_path: Path, log_path: Path, **env: str) -> Iterator[str]:
-    port = free_port()
-    process = start_service(model_path, port, log_path, **{
-        "MAX_UPLOAD_BYTES": str(LIMIT), "MAX_BATCH_UPLOAD_BYTES": str(LIMIT), **env})
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with ServiceProcess(model_path, log_path, MAX_UPLOAD_BYTES=str(LIMIT),
+                        MAX_BATCH_UPLOAD_BYTES=str(LIMIT), **env) as service:
         if model_path.exists():
-            wait_until_ready(base, process, log_path)
-        else:  # never ready: wait until it answers at all
-            wait_until_ready_or_failed(base)
-        yield base
-    finally:
-        process.kill()
-        process.wait()
-
-
-def wait_until_ready_or_failed(base: str) -> None:
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).json()["error"]["code"] != "model_loading":
-                return
-        except httpx.TransportError:
-            pass
-        asyncio.run(asyncio.sleep(0.1))
-    raise AssertionError("the server did not finish loading")
+            service.wait_until_ready()
+        else:  # never ready: wait until its load has failed
+            service.wait_until_loaded()
+        yield service.url
 
 
 @pytest.fixture(scope="module")

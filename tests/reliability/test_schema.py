@@ -43,7 +43,7 @@ def test_the_tested_schema_is_the_one_the_server_serves(server):
 @settings(max_examples=SCHEMA_EXAMPLES, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_every_answer_is_documented_and_none_is_a_server_error(case, server):
-    case.call_and_validate(base_url=server.base, checks=CHECKS, timeout=30)
+    case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=30)
 
 
 def test_the_server_is_healthy_and_logged_no_error_after_the_schema_run(server):

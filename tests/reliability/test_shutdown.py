@@ -51,7 +51,7 @@ def wait_until_in_flight(server, count: int, timeout: float = 15) -> None:
     connection still waiting in the kernel's accept queue is not in flight yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        metrics = httpx.get(f"{server.base}/metrics", timeout=5).text
+        metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
         if f"penguin_http_requests_in_flight {float(count + 1)}" in metrics:
             return
         time.sleep(0.05)

@@ -17,13 +17,6 @@ import pytest
 from service.engine.batching import DeadlineExceeded, MicroBatcher, Overloaded
 
 
-def run_scenario(coroutine):
-    """asyncio.run on a thread of its own: an earlier test folder (Playwright's sync API) may
-    leave an event loop marked running in the main thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
 class Recorder:
     """run_batch that doubles its items and remembers every batch; optionally blocks on a gate
     or fails a batch that holds a 'bad' item."""
@@ -73,7 +66,7 @@ def test_concurrent_requests_are_gathered_up_to_the_batch_size_in_order(executor
         batcher = make(executor, recorder, max_batch_size=4)
         return await submit_all(batcher, list(range(10)))
 
-    results = run_scenario(scenario())
+    results = asyncio.run(scenario())
     assert results == [item * 2 for item in range(10)]  # each caller gets its own answer
     assert recorder.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]  # arrival order kept
 
@@ -87,7 +80,7 @@ def test_a_lone_request_runs_at_once_without_waiting_for_others(executor):
         await submit_all(batcher, [1])
         return time.perf_counter() - started
 
-    assert run_scenario(scenario()) < 1.0  # nobody else was admitted: the 2 s wait is skipped
+    assert asyncio.run(scenario()) < 1.0  # nobody else was admitted: the 2 s wait is skipped
     assert recorder.batches == [[1]]
 
 
@@ -104,7 +97,7 @@ def test_a_batch_waits_for_admitted_requests_but_only_up_to_max_wait(executor):
         late.release()
         return waited
 
-    waited = run_scenario(scenario())
+    waited = asyncio.run(scenario())
     assert 0.15 <= waited < 2.0
     assert recorder.batches == [[1]]
 
@@ -125,7 +118,7 @@ def test_a_request_that_arrives_within_max_wait_joins_the_batch(executor):
         second.release()
         return results
 
-    assert run_scenario(scenario()) == [20, 40]
+    assert asyncio.run(scenario()) == [20, 40]
     assert recorder.batches == [[10, 20]]
 
 
@@ -140,7 +133,7 @@ def test_the_batch_flushes_as_soon_as_it_is_full(executor):
         waiting.release()
         return time.perf_counter() - started
 
-    assert run_scenario(scenario()) < 2.0
+    assert asyncio.run(scenario()) < 2.0
     assert recorder.batches == [[1, 2]]
 
 
@@ -153,7 +146,7 @@ def test_a_failing_batch_fails_its_own_requests_only(executor):
         second = await submit_all(batcher, [3, 4])
         return first, second
 
-    first, second = run_scenario(scenario())
+    first, second = asyncio.run(scenario())
     assert all(isinstance(outcome, ValueError) for outcome in first)
     assert second == [6, 8]  # the worker survived and serves the next batch
 
@@ -174,7 +167,7 @@ def test_a_full_queue_refuses_at_once_and_accepts_again_once_drained(executor):
         second.release()
         return refused_in, refused.value.retry_after, batcher.admitted
 
-    refused_in, retry_after, admitted_after = run_scenario(scenario())
+    refused_in, retry_after, admitted_after = asyncio.run(scenario())
     assert refused_in < 0.05 and retry_after >= 1
     assert admitted_after == 0  # every place was given back
 
@@ -190,7 +183,7 @@ def test_a_request_heavier_than_the_bound_is_admitted_only_when_nothing_else_is(
             batcher.admit(10)
         other.release()
 
-    run_scenario(scenario())
+    asyncio.run(scenario())
 
 
 def test_each_item_reports_how_long_it_waited_for_its_batch(executor):
@@ -216,7 +209,7 @@ def test_each_item_reports_how_long_it_waited_for_its_batch(executor):
         recorder.gate.set()
         return await first, await second
 
-    first, second = run_scenario(scenario())
+    first, second = asyncio.run(scenario())
     assert first == (2, 0.0)  # alone: its batch started at once
     assert second == (4, 15.0)  # queued at 110, its batch started at 125
 
@@ -237,7 +230,7 @@ def test_work_still_queued_at_its_deadline_is_dropped_without_running(executor):
         after = await submit_all(batcher, [8])  # the next request is served normally
         return late, answered_in, blocked_result, after
 
-    late, answered_in, blocked_result, after = run_scenario(scenario())
+    late, answered_in, blocked_result, after = asyncio.run(scenario())
     assert isinstance(late[0], DeadlineExceeded) and late[0].retry_after >= 1
     assert answered_in < 2.0  # answered at its deadline, not when the executor freed up
     assert blocked_result == ["slowslow"]
@@ -264,7 +257,7 @@ def test_decoding_still_queued_at_the_deadline_is_cancelled_without_running(exec
             return await batcher.run_before_deadline(executor, decode, "next",
                                                      admission=admission)
 
-    assert run_scenario(scenario()) == "NEXT"
+    assert asyncio.run(scenario()) == "NEXT"
     assert ran == ["next"]
 
 
@@ -286,7 +279,7 @@ def test_a_caller_that_goes_away_takes_its_queued_work_with_it(executor):
         assert await submit_all(batcher, [1]) == [2]
         return depth
 
-    assert run_scenario(scenario()) == 0
+    assert asyncio.run(scenario()) == 0
     assert [9] not in recorder.batches
 
 
@@ -299,7 +292,7 @@ def test_metrics_hooks_hear_each_batch_and_the_queue_depth(executor):
                        on_queue_depth=depths.append)
         await submit_all(batcher, list(range(5)))
 
-    run_scenario(scenario())
+    asyncio.run(scenario())
     assert [size for size, _ in batches] == [3, 2]
     assert all(seconds >= 0 for _, seconds in batches)
     assert max(depths) == 5 and depths[-1] == 0
@@ -320,7 +313,7 @@ def test_closing_fails_whatever_is_still_waiting(executor):
         recorder.gate.set()
         return outcomes
 
-    running, queued = run_scenario(scenario())
+    running, queued = asyncio.run(scenario())
     assert isinstance(running[0], RuntimeError) and isinstance(queued[0], RuntimeError)
 
 
@@ -348,4 +341,4 @@ def test_items_a_request_will_not_submit_stop_counting(executor):
         other.release()
         return result, batcher.admitted, batcher.unsubmitted
 
-    assert run_scenario(scenario()) == (4, 0, 0)
+    assert asyncio.run(scenario()) == (4, 0, 0)

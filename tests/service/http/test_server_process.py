@@ -8,29 +8,20 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from service_process import free_port, start_service, wait_until_ready
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from service_process import ServiceProcess
 
 
 @pytest.fixture
-def server(tmp_path, tiny_model_path):
-    """A real server process on a free port, ready; yields (base URL, process, log path)."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    process = start_service(tiny_model_path, port, log_path, DECODE_WORKERS="1")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(base, process, log_path)
-        yield base, process, log_path
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def server(tmp_path, tiny_model_path) -> Iterator[ServiceProcess]:
+    """A real server process on a free port, ready."""
+    with ServiceProcess(tiny_model_path, tmp_path / "server.log", DECODE_WORKERS="1") as service:
+        service.wait_until_ready()
+        yield service
 
 
 def upload_like_curl(base: str, photo_path: Path) -> dict:
@@ -46,7 +37,7 @@ def upload_like_curl(base: str, photo_path: Path) -> dict:
 
 
 def test_real_server_classifies_an_upload_and_stops_cleanly_on_sigterm(server, tmp_path, photo):
-    base, process, log_path = server
+    base, process, log_path = server.url, server.process, server.log_path
     photo_path = tmp_path / "photo.jpg"
     photo_path.write_bytes(photo("red", size=(640, 480)))
 
@@ -57,7 +48,7 @@ def test_real_server_classifies_an_upload_and_stops_cleanly_on_sigterm(server, t
     assert page.status_code == 200 and page.headers["x-request-id"] == "e2e-page"
 
     # An upload in flight when SIGTERM arrives is still answered.
-    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as connection:
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
         body = photo_path.read_bytes()
         connection.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/jpeg\r\n"
                            + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
