@@ -99,7 +99,7 @@ def robustness_table(robustness: dict) -> str:
 # The training choices that make a recipe, in the order a reader needs them.
 RECIPE_KEYS = (
     "architecture", "pretrained", "input_size", "train_from", "backbone_lr_scale", "lr",
-    "batch_norm_stats", "augment", "label_smoothing", "epochs", "seed",
+    "batch_norm_stats", "probe_epochs", "augment", "label_smoothing", "epochs", "seed",
 )
 
 
@@ -127,6 +127,9 @@ def render_card(
         version=metadata.version,
         architecture=metadata.architecture,
         sha256=metadata.sha256,
+        onnx=(f"`weights/penguin_classifier.onnx` (`make export-onnx`, served with "
+              f"MODEL_BACKEND=onnx), SHA-256 `{metadata.onnx_sha256}`"
+              if metadata.onnx_sha256 else "none (`make export-onnx` writes one)"),
         input_size=metadata.preprocessing.input_size,
         temperature=f"{metadata.temperature:.3f}",
         threshold=metadata.rejection.min_species_probability,

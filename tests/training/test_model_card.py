@@ -39,3 +39,13 @@ def test_card_holds_each_report_its_conditions_and_the_robustness_table(tiny_mod
     assert "| no-penguin photo shows | seal | 2 |  |  | 50.0% |" in lines
     assert "| greyscale (infrared camera trap) | 8 | 62.5% | 100.0% | 12.5% | 0.050 |" in lines
     assert read_metadata(tiny_model_path).sha256 in card
+
+
+def test_card_names_the_onnx_export_and_its_checksum_only_when_there_is_one(tiny_model_path):
+    metadata = read_metadata(tiny_model_path)
+    without = render_card(metadata.model_copy(update={"onnx_sha256": None}),
+                          TEMPLATE.read_text(), {}, None)
+    with_onnx = render_card(metadata.model_copy(update={"onnx_sha256": "ab" * 32}),
+                            TEMPLATE.read_text(), {}, None)
+    assert "| ONNX export | none (`make export-onnx` writes one) |" in without.splitlines()
+    assert "ab" * 32 in with_onnx and "ab" * 32 not in without
