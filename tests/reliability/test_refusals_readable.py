@@ -27,8 +27,8 @@ LIMIT = 2 * 1024 * 1024  # large enough that unread bytes overflow the sockets' 
 
 
 def serve(model_path: Path, log_path: Path, **env: str) -> Iterator[str]:
-    with ServiceProcess(model_path, log_path, MAX_UPLOAD_BYTES=str(LIMIT),
-                        MAX_BATCH_UPLOAD_BYTES=str(LIMIT), **env) as service:
+    limits = {"MAX_UPLOAD_BYTES": str(LIMIT), "MAX_BATCH_UPLOAD_BYTES": str(LIMIT)}
+    with ServiceProcess(model_path, log_path, **(limits | env)) as service:
         if model_path.exists():
             service.wait_until_ready()
         else:  # never ready: wait until its load has failed
