@@ -64,8 +64,8 @@ def list_images(locations: Iterable[str], *, recursive: bool) -> tuple[list[str]
             found.extend(sorted(_location(location, path, child)
                                 for child in _files_in(fs, path, recursive=recursive)
                                 if _is_image_name(child)))
-        elif fs.isfile(path) or _is_local_link(fs, path):
-            found.append(location)  # a broken link is tried too: its row says it is broken
+        elif fs.exists(path) or _is_local_link(fs, path):
+            found.append(location)  # a broken link or a FIFO too: its row says what it is
         else:
             missing.append(Missing(location, "no such file or folder"))
     return list(dict.fromkeys(found)), missing

@@ -110,6 +110,8 @@ def test_what_is_listed_but_is_no_file_says_why_when_read(tmp_path):
     os.mkfifo(tmp_path / "pipe.jpg")  # reading would wait for a writer forever
     assert storage.list_images([str(tmp_path)], recursive=False)[0] == [
         f"{tmp_path}/gone.jpg", f"{tmp_path}/pipe.jpg"]
+    named = [f"{tmp_path}/pipe.jpg", f"{tmp_path}/gone.jpg"]
+    assert storage.list_images(named, recursive=False) == (named, [])  # tried, not "missing"
     with pytest.raises(storage.NotAFile, match=f"^broken symbolic link to {tmp_path}/deleted"):
         storage.read_bytes(f"{tmp_path}/gone.jpg")
     with pytest.raises(storage.NotAFile, match="^not a regular file$"):
