@@ -3,10 +3,18 @@
 A location is a string fsspec understands: a local path, `gs://bucket/prefix` (through gcsfs, a
 serving dependency, so the image's Cloud Run Jobs can read buckets), or `memory://...` in tests.
 Local paths are kept as given, so a result names a photo the way the user named it.
+
+Symbolic links are followed (photos are often organised by links): a link to a file is listed
+as a file, a broken one too (its row then says why it cannot be read), and under --recursive a
+link to a folder is entered unless it leads back into a folder being listed (a loop). Nothing
+in a folder but sub-folders (without --recursive), hidden files and non-photo names is left
+out of a listing: anything else is tried, and gets a row with its reason if it cannot be read.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +35,11 @@ class Missing:
 
 class UnusableLocation(Exception):
     """A location no installed fsspec backend can open; the message says what to install."""
+
+
+class NotAFile(OSError):
+    """A local path named like a photo that is no file to read: a broken link, a FIFO, a
+    device. Its message is the reason in the photo's row."""
 
 
 def filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -51,19 +64,54 @@ def list_images(locations: Iterable[str], *, recursive: bool) -> tuple[list[str]
             found.extend(sorted(_location(location, path, child)
                                 for child in _files_in(fs, path, recursive=recursive)
                                 if _is_image_name(child)))
-        elif fs.isfile(path):
-            found.append(location)
+        elif fs.exists(path) or _is_local_link(fs, path):
+            found.append(location)  # a broken link or a FIFO too: its row says what it is
         else:
             missing.append(Missing(location, "no such file or folder"))
     return list(dict.fromkeys(found)), missing
 
 
 def _files_in(fs: fsspec.AbstractFileSystem, path: str, *, recursive: bool) -> list[str]:
-    """The files in a folder, from the listing's own details: asking the store about each of a
-    million objects one by one would cost a request per photo."""
+    """Everything in a folder that is not a folder, from the listing's own details: asking the
+    store about each of a million objects one by one would cost a request per photo."""
+    if isinstance(fs, LocalFileSystem):
+        return _local_files_in(fs, path, recursive=recursive)
     if recursive:
-        return list(fs.find(path))  # files only
-    return [info["name"] for info in fs.ls(path, detail=True) if info["type"] == "file"]
+        return list(fs.find(path))  # all but folders
+    return [info["name"] for info in fs.ls(path, detail=True) if info["type"] != "directory"]
+
+
+def _local_files_in(fs: LocalFileSystem, path: str, *, recursive: bool) -> list[str]:
+    """As `_files_in`, following links: fsspec reports a link as type "other" and its `find`
+    does not enter linked folders. A folder is entered once per path that leads to it, except
+    through a link back to a folder it is inside of (a loop, whose photos are listed anyway)."""
+    files: list[str] = []
+    pending = [(path, (_identity(path),))]  # a folder, and the folders it is inside of
+    while pending:
+        folder, inside = pending.pop()
+        for info in fs.ls(folder, detail=True):
+            name = info["name"]
+            if not _is_folder(fs, info):
+                files.append(name)
+            elif recursive and (identity := _identity(name)) not in inside:
+                pending.append((name, (*inside, identity)))
+    return files
+
+
+def _is_folder(fs: LocalFileSystem, info: dict) -> bool:
+    if info["type"] == "directory":
+        return True
+    return bool(info.get("islink")) and fs.isdir(info["name"])  # through the link
+
+
+def _identity(folder: str) -> tuple[int, int]:
+    """The folder itself, whatever the path (links included) that led to it."""
+    status = os.stat(folder)
+    return status.st_dev, status.st_ino
+
+
+def _is_local_link(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    return isinstance(fs, LocalFileSystem) and os.path.islink(path)
 
 
 def _is_image_name(path: str) -> bool:
@@ -81,7 +129,23 @@ def _location(named: str, named_path: str, child: str) -> str:
 
 def read_bytes(location: str) -> bytes:
     fs, path = filesystem(location)
+    if isinstance(fs, LocalFileSystem):
+        _check_regular_file(path)
     return fs.cat_file(path)
+
+
+def _check_regular_file(path: str) -> None:
+    """Raise NotAFile unless `path` is, through any links, a regular file: a broken link gets
+    a reason that says so, and a FIFO or a device named like a photo is refused, not read
+    (reading it would wait for a writer, or never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise NotAFile(f"broken symbolic link to {os.readlink(path)}") from None
+        raise
+    if not stat.S_ISREG(mode):
+        raise NotAFile("not a regular file")
 
 
 def read_text(location: str) -> str:

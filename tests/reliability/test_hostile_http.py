@@ -3,8 +3,9 @@ malformed HTTP, sent over raw sockets.
 
 Every case asserts the status and the error code, that /healthz answers afterwards and, where a
 request could leave something behind, that memory, open files and temporary files come back.
-The multipart cases also poll /healthz while the abuse is being processed: the parser runs on
-the event loop, so a slow parse would show up there as a slow health check.
+The multipart cases also poll /healthz from before the abuse is sent until after it is answered:
+the parser runs on the event loop, so a parse that held the loop would leave a poll unanswered.
+No assertion here is on speed (that is `make bench`'s): a time bound is only a hang guard.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ LIMIT = 10 * MIB  # the default MAX_UPLOAD_BYTES the shared server runs with
 BATCH_LIMIT = 50 * MIB
 # What is read on (and dropped) after a refusal, so that clients writing first can read it.
 DISCARD_LIMIT = Settings.model_fields["refused_body_discard_bytes"].default
-# Answered this fast, however hostile (generous for a shared 2-core CI machine).
-FAST_SECONDS = 2.0
 
 
 def post_raw(server: LiveServer, body: bytes, content_type: str, path: str = "/predict",
@@ -57,7 +56,6 @@ def test_declared_length_over_the_limit_is_refused_before_any_body_byte(server):
     response = raw_exchange(server.port, head, [])  # not one byte of the body is sent
     assert_refused(server, response, 413, "upload_too_large")
     assert response.headers["connection"] == "close" and response.closed
-    assert response.seconds < FAST_SECONDS
     server.assert_resources_back(before)
 
 
@@ -184,14 +182,13 @@ MULTIPART_ABUSE = {
 
 
 @pytest.mark.parametrize("case", list(MULTIPART_ABUSE))
-def test_multipart_abuse_is_answered_fast_and_health_stays_responsive(server, case):
+def test_multipart_abuse_is_answered_and_health_answers_throughout(server, case):
     body, content_type, status, code = MULTIPART_ABUSE[case]
     assert len(body) < LIMIT  # these are about parsing, not size
     before = server.resources()
     with HealthPoller(server.url) as health:
         response = post_raw(server, body, content_type)
     assert_refused(server, response, status, code)
-    assert response.seconds < FAST_SECONDS, f"{case}: {response.seconds:.2f} s"
     health.assert_responsive()
     server.assert_resources_back(before)
 
@@ -220,7 +217,6 @@ def test_malformed_http_is_refused_by_the_server(server, head):
     response = raw_exchange(server.port, head)
     assert response.status == 400 and response.closed
     assert response.error_code is None  # uvicorn's own answer; the app never saw it
-    assert response.seconds < FAST_SECONDS
     server.assert_healthy()
 
 

@@ -72,15 +72,17 @@ def test_sigterm_with_uploads_in_flight_completes_them_refuses_new_ones_and_exit
         server.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
 
-        # New connections are refused once the server has stopped listening.
+        # New connections are refused once the server has stopped listening, which it does
+        # while the uploads are still in flight (their bodies are only sent below). The bound
+        # is a hang guard, not a speed claim.
         refused = False
-        while time.monotonic() - signalled < 3 and not refused:
+        while time.monotonic() - signalled < EXIT_SECONDS and not refused:
             try:
                 socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
                 time.sleep(0.05)
             except ConnectionRefusedError:
                 refused = True
-        assert refused, "the server still accepted connections 3 s after SIGTERM"
+        assert refused, "the server kept accepting connections with uploads in flight"
 
         for connection in connections:
             connection.sendall(body[1000:])

@@ -208,3 +208,28 @@ def test_a_csv_of_measurements_in_a_bucket(bucket, capsys):
     assert [row["species"] for row in rows] == ["Gentoo", "Adelie", ""]
     assert rows[0]["path"] == f"{bucket}/birds.csv"
     capsys.readouterr()
+
+
+def test_a_folder_of_links_is_classified_and_a_broken_link_gets_its_reason(
+        tmp_path, photo, tiny_model_path, capsys):
+    """Camera-trap folders organised by links are not empty; a dangling link is a row."""
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    (originals / "red.jpg").write_bytes(photo("red"))
+    (originals / "blue.jpg").write_bytes(photo("blue"))
+    links = tmp_path / "by-site"
+    links.mkdir()
+    (links / "red.jpg").symlink_to(originals / "red.jpg")
+    (links / "blue.jpg").symlink_to("../originals/blue.jpg")
+    (links / "gone.jpg").symlink_to(originals / "deleted.jpg")
+    output = tmp_path / "out.csv"
+    code = main([str(links), "--model", str(tiny_model_path), "--output", str(output)])
+    assert code == 0
+    rows = read_csv(output)
+    assert {name: row["species"] for name, row in rows.items()} == {
+        "blue.jpg": "Gentoo", "gone.jpg": "", "red.jpg": "Adelie"}
+    assert rows["gone.jpg"]["error"] == (
+        f"cannot be read (broken symbolic link to {originals}/deleted.jpg)")
+    stderr = capsys.readouterr().err
+    assert "classified 2 photo(s), skipped 1" in stderr
+    assert f"skipped {links}/gone.jpg: cannot be read (broken symbolic link" in stderr

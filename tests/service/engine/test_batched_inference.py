@@ -89,7 +89,8 @@ def in_background(client, data: bytes) -> Future:
         lambda: client.http.post("/predict", files={"file": ("bg.jpg", data, "image/jpeg")}))
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Until `condition` holds; the timeout is a hang guard, not a speed claim."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
