@@ -48,7 +48,6 @@ from service.settings import Settings
 PROGRAM = "penguin-classify"
 PROGRESS_FORMAT = "{bar:30} {n_fmt}/{total_fmt} photos [{elapsed}<{remaining}]"
 DEFAULT_CHECKPOINT_EVERY = 512
-DEFAULT_BATCH_SIZE = 32
 
 
 class UsageError(Exception):
@@ -94,8 +93,10 @@ def parse_args(argv: list[str], settings: Settings) -> argparse.Namespace:
                         help="file to write (default: standard output); with --shard, the "
                              "folder (or gs:// prefix) that receives the shard files")
     parser.add_argument("--recursive", action="store_true", help="also look inside sub-folders")
-    parser.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH_SIZE,
-                        help=f"most photos per forward pass (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=positive, default=None,
+                        help="most photos per forward pass (default: $MAX_BATCH_SIZE, the "
+                             "service's, where the shipped model runs most images/s: "
+                             "make bench)")
     parser.add_argument("--shard", type=shard_argument, default=None, metavar="INDEX/COUNT",
                         help="classify only this share of the sorted listing, e.g. 0/4 for the "
                              "first of four (default: $CLOUD_RUN_TASK_INDEX/"
@@ -216,7 +217,8 @@ def classify_with_progress(
                     progress.write(f"warning: skipped {row.path}: {row.error}", file=sys.stderr)
             progress.update(len(chunk))
 
-        stats = classify_in_chunks(files, classifier, settings, batch_size=args.batch_size,
+        batch_size = args.batch_size or settings.max_batch_size
+        stats = classify_in_chunks(files, classifier, settings, batch_size=batch_size,
                                    chunk_size=args.checkpoint_every, on_chunk=chunk_done)
     return rows, stats
 

@@ -174,8 +174,9 @@ def _batch_command_section(result: dict[str, Any]) -> list[str]:
                           + (f"; {run['skipped']} skipped" if run["skipped"] else "")))
     lines += ["", f"The folder holds {batch['runs'][0]['photos']} copies (hard links) of the "
               "benchmark's photos; the command runs with the service's thread settings. Its "
-              "first batch size is its default (what `make run-job` runs)"
-              + (", the other the service's MAX_BATCH_SIZE." if len(batch["runs"]) > 1 else ".")]
+              "first batch size is its default, the service's MAX_BATCH_SIZE (what `make run-job` "
+              "runs)"
+              + (", the other a large batch for comparison." if len(batch["runs"]) > 1 else ".")]
     return lines
 
 
