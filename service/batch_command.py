@@ -197,7 +197,22 @@ def list_photos(args: argparse.Namespace) -> tuple[list[str], list[Row]]:
     files, missing = storage.list_images(args.paths, recursive=args.recursive)
     for item in missing:
         print(f"warning: skipped {item.location}: {item.reason}", file=sys.stderr)
+    if not args.recursive:
+        warn_about_subfolders(args.paths)
     return files, [Row(item.location, None, item.reason) for item in missing]
+
+
+def warn_about_subfolders(locations: list[str]) -> None:
+    """A camera-trap folder often holds one sub-folder per camera: without --recursive their
+    photos are not classified, which the user must hear about rather than find out later."""
+    for location in locations:
+        subfolders = storage.subfolders_in(location)
+        if subfolders:
+            names = ", ".join(Path(name).name for name in subfolders[:5])
+            more = f" and {len(subfolders) - 5} more" if len(subfolders) > 5 else ""
+            print(f"note: {location} has {len(subfolders)} sub-folder(s) not searched "
+                  f"({names}{more}); add --recursive to classify the photos in them",
+                  file=sys.stderr)
 
 
 def classify_with_progress(

@@ -71,6 +71,18 @@ def list_images(locations: Iterable[str], *, recursive: bool) -> tuple[list[str]
     return list(dict.fromkeys(found)), missing
 
 
+def subfolders_in(location: str) -> list[str]:
+    """The sub-folders of a folder location (none for a file): what a listing without
+    --recursive leaves out, so that the command can say so instead of dropping them unseen."""
+    fs, path = filesystem(location)
+    if not fs.isdir(path):
+        return []
+    entries = fs.ls(path, detail=True)
+    if isinstance(fs, LocalFileSystem):
+        return sorted(info["name"] for info in entries if _is_folder(fs, info))
+    return sorted(info["name"] for info in entries if info["type"] == "directory")
+
+
 def _files_in(fs: fsspec.AbstractFileSystem, path: str, *, recursive: bool) -> list[str]:
     """Everything in a folder that is not a folder, from the listing's own details: asking the
     store about each of a million objects one by one would cost a request per photo."""

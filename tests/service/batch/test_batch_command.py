@@ -233,3 +233,29 @@ def test_a_folder_of_links_is_classified_and_a_broken_link_gets_its_reason(
     stderr = capsys.readouterr().err
     assert "classified 2 photo(s), skipped 1" in stderr
     assert f"skipped {links}/gone.jpg: cannot be read (broken symbolic link" in stderr
+
+
+def test_sub_folders_left_out_without_recursive_are_named(photo_folder, tiny_model_path,
+                                                          tmp_path, capsys):
+    (photo_folder / "camera-2").mkdir()
+    main([str(photo_folder), "--model", str(tiny_model_path), "--output", str(tmp_path / "a.csv")])
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert note == [f"note: {photo_folder} has 2 sub-folder(s) not searched (camera-2, colony); "
+                    "add --recursive to classify the photos in them"]
+
+    main([str(photo_folder), "--recursive", "--model", str(tiny_model_path),
+          "--output", str(tmp_path / "b.csv")])
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_sub_folders_in_a_bucket_are_named_too():
+    from service.batch import storage
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/season/top.jpg": b"x", "/season/cam1/a.jpg": b"y", "/season/cam2/b.jpg": b"z"})
+    try:
+        assert [Path(name).name for name in storage.subfolders_in("memory://season")] == [
+            "cam1", "cam2"]
+        assert storage.subfolders_in("memory://season/top.jpg") == []
+    finally:
+        fs.rm("/season", recursive=True)
