@@ -278,6 +278,7 @@ test-browser: $(VENV_STAMP) chromium ## Run only the browser tests (they rewrite
 FUZZ_SECONDS ?= 600
 SOAK_MINUTES ?= 10
 SOAK_CLIENTS ?= 8
+SOAK_MAX_SLOPE ?= 1
 
 test-reliability: $(VENV_STAMP) ## Run only the hostile-input, fault, overload and metrics suite
 	$(BIN)/python -m pytest tests/reliability
@@ -285,9 +286,9 @@ test-reliability: $(VENV_STAMP) ## Run only the hostile-input, fault, overload a
 fuzz: $(VENV_STAMP) ## Fuzz image decoding (bytes to tensor) for longer: make fuzz FUZZ_SECONDS=600
 	FUZZ_SECONDS='$(FUZZ_SECONDS)' $(BIN)/python -m pytest tests/reliability/test_fuzz.py -s
 
-soak: $(VENV_STAMP) ## Sustained load, memory slope, errors -> loadtest/SOAK.md: make soak SOAK_MINUTES=10
+soak: $(VENV_STAMP) ## Sustained load, memory slope, errors -> loadtest/SOAK.md: make soak SOAK_MINUTES=10 [SOAK_MAX_SLOPE=MB/min]
 	$(BIN)/python -m loadtest.soak --minutes '$(SOAK_MINUTES)' --concurrency '$(SOAK_CLIENTS)' \
-		--model '$(MODEL)'
+		--max-slope '$(SOAK_MAX_SLOPE)' --model '$(MODEL)'
 
 # ==== Speed benchmark (loadtest/bench/; latest results in loadtest/BENCHMARK.md) ====
 # The service as a real process against a naive tutorial-style server and the model's own

@@ -111,6 +111,12 @@ def get_args_parser() -> argparse.ArgumentParser:
              "(linear probing, then fine-tuning: the trained blocks then start from a head that "
              "already fits their features instead of a random one)",
     )
+    parser.add_argument(
+        "--wise-alpha", type=float, default=1.0,
+        help="ship the weights (1 - A) * probed + A * fine-tuned (WiSE-FT; needs --probe-epochs): "
+             "below 1 the network keeps more of what it learnt from real photos; 1 ships the "
+             "fine-tuned weights as they are",
+    )
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training split")
     parser.add_argument("--batch-size", type=int, default=64, help="images per optimisation step")
     parser.add_argument(
@@ -165,6 +171,7 @@ class TrainConfig:
     augment: str
     input_size: int
     probe_epochs: int
+    wise_alpha: float
     epochs: int
     batch_size: int
     lr: float
@@ -182,12 +189,21 @@ class TrainConfig:
         describe real photos and are kept; a network from scratch has none worth keeping."""
         batch_norm_stats = args.batch_norm_stats or (
             "update" if args.pretrained == "none" else "keep")
+        if not 0.0 <= args.wise_alpha <= 1.0:
+            raise ValueError(f"--wise-alpha must lie in [0, 1], not {args.wise_alpha}")
+        if args.wise_alpha < 1.0 and args.probe_epochs < 1:
+            raise ValueError("--wise-alpha below 1 mixes with the probed weights: it needs "
+                             "--probe-epochs of at least 1")
         return cls(**(vars(args) | {"batch_norm_stats": batch_norm_stats}))
 
 
 def parse_config(argv: list[str]) -> TrainConfig:
     """The settings of `python -m training.train ARGV`."""
-    return TrainConfig.from_args(get_args_parser().parse_args(argv))
+    parser = get_args_parser()
+    try:
+        return TrainConfig.from_args(parser.parse_args(argv))
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def seed_everything(seed: int) -> None:
@@ -323,14 +339,25 @@ def _steps_per_epoch(loader: torch.utils.data.DataLoader, config: TrainConfig) -
     return len(loader)
 
 
+@dataclass
+class Fitted:
+    """What `fit` leaves beside the model: the best validation accuracy, and the weights after
+    linear probing (None without it), one end of the WiSE-FT mix."""
+
+    best_accuracy: float
+    probed_state: dict[str, torch.Tensor] | None
+
+
 def fit(
     model: nn.Module, train_images: CachedImages, val_images: CachedImages,
     spec: Preprocessing, config: TrainConfig,
-) -> float:
+) -> Fitted:
     """Train for `config.epochs`, leaving the best validation checkpoint in `model`."""
     loader = training_loader(train_images, config)
+    probed_state = None
     if config.probe_epochs:
         probe_head(model, loader, spec, config)
+        probed_state = copy.deepcopy(model.state_dict())
     groups = parameter_groups(model, lr=config.lr, backbone_lr_scale=config.backbone_lr_scale)
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -356,7 +383,23 @@ def fit(
             flush=True,
         )
     model.load_state_dict(best_state)
-    return best_accuracy
+    return Fitted(best_accuracy, probed_state)
+
+
+def wise_mix(probed: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float
+             ) -> dict[str, torch.Tensor]:
+    """The weights `(1 - alpha) * probed + alpha * tuned` (WiSE-FT).
+
+    Fine-tuning on renders moves the network towards renders; the probed weights keep the
+    pretrained features that were learnt on real photos. Both ends share those features' start,
+    so the straight line between them stays in one basin, and points on it are more accurate
+    under distribution shift than either end (Wortsman et al., 2022, "Robust fine-tuning of
+    zero-shot models"). Integer buffers (batch-norm step counts) are taken from `tuned`.
+    """
+    return {
+        name: torch.lerp(probed[name], value, alpha) if value.is_floating_point() else value
+        for name, value in tuned.items()
+    }
 
 
 def calibrate(model: nn.Module, val_images: CachedImages, spec: Preprocessing,
@@ -394,10 +437,14 @@ def main(argv: list[str] | None = None) -> int:
         trainable = freeze_features_before(model, config.train_from)
         print(f"training features[{config.train_from}:] and the head: {trainable:,} parameters")
     model = model.to(memory_format=torch.channels_last)
-    best_accuracy = fit(model, train_images, val_images, spec, config)
+    fitted = fit(model, train_images, val_images, spec, config)
+    if config.wise_alpha < 1.0:
+        model.load_state_dict(wise_mix(fitted.probed_state, model.state_dict(), config.wise_alpha))
+        print(f"shipping WiSE-FT weights, alpha {config.wise_alpha}: val acc "
+              f"{validate(model, val_images, spec)[1]:.4f}")
     temperature, rejection = calibrate(model, val_images, spec, config)
 
-    summary = _training_summary(config, argv, splits, started, best_accuracy)
+    summary = _training_summary(config, argv, splits, started, fitted.best_accuracy)
     metadata = export_classifier(
         model.to(memory_format=torch.contiguous_format),
         config.output,
@@ -450,6 +497,7 @@ def _training_summary(config: TrainConfig, argv: list[str], splits: dict[str, La
         "lr": config.lr,
         "backbone_lr_scale": config.backbone_lr_scale,
         "probe_epochs": config.probe_epochs,
+        "wise_alpha": config.wise_alpha,
         "epochs": config.epochs,
         "seed": config.seed,
         "best_val_accuracy": round(best_accuracy, 4),

@@ -118,3 +118,34 @@ def test_the_batch_norm_statistics_default_follows_the_starting_weights_unless_g
     assert parse_config(["--data", "d", "--pretrained", "none"]).batch_norm_stats == "update"
     assert parse_config(["--data", "d", "--pretrained", "none",
                          "--batch-norm-stats", "keep"]).batch_norm_stats == "keep"
+
+
+def test_wise_mix_lies_on_the_line_between_probed_and_tuned_weights(model):
+    from training.train import wise_mix
+
+    probed = {name: value.clone() for name, value in model.state_dict().items()}
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    tuned = model.state_dict()
+
+    halfway = wise_mix(probed, tuned, 0.5)
+    weight = "classifier.1.weight"
+    assert torch.allclose(halfway[weight], probed[weight] + 0.5)
+    assert torch.equal(wise_mix(probed, tuned, 1.0)[weight], tuned[weight])
+    assert torch.equal(wise_mix(probed, tuned, 0.0)[weight], probed[weight])
+    counts = [name for name in tuned if name.endswith("num_batches_tracked")]
+    assert counts and all(halfway[name].dtype == torch.int64 for name in counts)
+    model.load_state_dict(halfway)  # the mix is a complete state dict of the same network
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["--wise-alpha", "1.5"], "must lie in"),
+    (["--wise-alpha", "0.5", "--probe-epochs", "0"], "needs --probe-epochs"),
+])
+def test_a_wise_alpha_that_cannot_be_mixed_is_refused_with_its_reason(argv, reason, capsys):
+    from training.train import parse_config
+
+    with pytest.raises(SystemExit):
+        parse_config(["--data", "d", *argv])
+    assert reason in capsys.readouterr().err
