@@ -183,8 +183,8 @@ lint-deploy: $(VENV_STAMP) ## Static checks of the container and deploy/: hadoli
 docker-build: ## Build the image with a local Docker engine (tag penguin-classifier:local)
 	docker build --tag $(DOCKER_IMAGE) .
 
-docker-run: ## Run the local image on http://localhost:8080 like Cloud Run: 2 CPUs, 2 GiB, read-only
-	docker run --rm --publish 8080:8080 --cpus 2 --memory 2g --read-only --tmpfs /tmp \
+docker-run: ## Run the local image on http://localhost:8080 like Cloud Run: 2 CPUs, 1.5 GiB, read-only
+	docker run --rm --publish 8080:8080 --cpus 2 --memory 1536m --read-only --tmpfs /tmp \
 		$(DOCKER_IMAGE)
 
 deploy: ## Build with Cloud Build, deploy to Cloud Run, all traffic: make deploy PROJECT=.. REGION=..

@@ -23,7 +23,7 @@ def deploy_command(image: str = IMAGE, min_instances: int = 0) -> list[str]:
         f"--image={image}",
         "--port=8080",
         "--cpu=2",
-        "--memory=2Gi",
+        "--memory=1536Mi",
         "--concurrency=32",
         "--timeout=60",
         f"--min-instances={min_instances}",
@@ -215,7 +215,7 @@ def test_docker_targets_build_and_run_like_cloud_run(fake_gcloud) -> None:
         ["build", "--tag", "penguin-classifier:local", "."],
         # Cloud Run's CPU and memory; a read-only root with a tmpfs /tmp proves nothing else
         # is written to.
-        ["run", "--rm", "--publish", "8080:8080", "--cpus", "2", "--memory", "2g", "--read-only",
+        ["run", "--rm", "--publish", "8080:8080", "--cpus", "2", "--memory", "1536m", "--read-only",
          "--tmpfs", "/tmp", "penguin-classifier:local"],
     ]
 

@@ -37,6 +37,16 @@ def test_exif_orientation_is_applied(encode):
     assert decode_image(data, draft_size=64).size == (20, 40)
 
 
+def test_an_upright_photo_is_not_copied_while_decoding(encode, monkeypatch):
+    # A copy of the largest accepted image is 160 MB: decoding must not make one to orient it.
+    data = encode(Image.new("RGB", (40, 20), RED), "PNG")
+    copies = []
+    original_copy = Image.Image.copy
+    monkeypatch.setattr(Image.Image, "copy", lambda image: copies.append(image) or original_copy(image))
+    assert decode_image(data, draft_size=64).size == (40, 20)
+    assert copies == []
+
+
 @pytest.mark.parametrize(("mode", "fmt"), [
     ("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("L", "JPEG"), ("1", "PNG"), ("CMYK", "JPEG"),
     ("P", "GIF"), ("RGBA", "WEBP"), ("L", "BMP"), ("1", "BMP"),
