@@ -174,9 +174,10 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *rows,
         "",
-        "Peak RSS is the server process's VmHWM. /tmp is where Starlette spools a batch's "
+        "Peak RSS is the server process's VmHWM. /tmp is where Starlette spools uploaded "
         "files over 1 MB while a request is read (unlinked temporary files, measured through "
-        "/proc/<pid>/fd; /predict holds its upload in memory); on Cloud Run it is memory, so "
+        "/proc/<pid>/fd; /predict and /predict/batch hold their uploads in memory, only the "
+        "web form and the measurements CSV go through Starlette); on Cloud Run it is memory, so "
         "the last column is what counts against the instance's memory limit (RSS and /tmp "
         "are sampled together every 50 ms, so the sum "
         "can miss a short spike by a little).",

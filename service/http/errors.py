@@ -80,7 +80,8 @@ ERROR_CATALOGUE: dict[int, tuple[str, dict[str, str]]] = {
         "missing_file": "The form has no file in field 'file'.",
         "missing_field": "The request has no 'files' field.",
         "multiple_files": "Field 'file' holds 2 files; send one, or use /predict/batch.",
-        "invalid_request": "files: Expected UploadFile.",
+        "invalid_request": "The request is invalid: field 'files' holds text, not a file; "
+                           "attach each photo as a file.",
         # /predict/measurements (service/http/routes_measurements.py)
         "missing_measurement": "The measurements cannot be used: bill_depth_mm: is required.",
         "invalid_measurement": "The measurements cannot be used: bill_length_mm: must be "

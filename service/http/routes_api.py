@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 
 from service.engine.pipeline import BatchClassified, Classified
 from service.engine.selftest import SelfTestResult
@@ -78,6 +78,23 @@ PREDICT_REQUEST_BODY: dict[str, Any] = {
     }
 }
 
+BATCH_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {"files": {
+                        "type": "array", "items": _BINARY,
+                        "description": "The photos, one `files` part each."}},
+                },
+            },
+        },
+    }
+}
+
 _EXAMPLE_PROBABILITIES = {"Adelie": 0.9812, "Chinstrap": 0.0103, "Gentoo": 0.0061,
                           "no_penguin": 0.0024}
 PREDICT_EXAMPLES = {
@@ -127,18 +144,18 @@ async def predict(request: Request, response: Response,
     response_model=BatchResponse,
     summary="Classify several photos",
     description=BATCH_DESCRIPTION,
-    responses=error_responses(400, 413, 422, 500, 503),
+    openapi_extra=BATCH_REQUEST_BODY,
+    responses=error_responses(400, 413, 415, 422, 500, 503),
 )
 async def predict_batch(
     request: Request,
     response: Response,
     pipeline: PipelineDep,
     settings: SettingsDep,
-    files: Annotated[list[UploadFile], File(description="The photos, one `files` part each.")],
 ) -> BatchResponse:
     """Batch classification: per-file errors are reported in place, the rest are classified."""
     started = time.perf_counter()
-    uploads = await read_files(files, settings.max_batch_files, settings.max_upload_bytes)
+    uploads = await read_files(request, settings.max_batch_files)
     batch = await pipeline.classify_many(uploads)
     note_for_log(request.scope, predictions=[
         log_summary(outcome) for outcome in batch.outcomes if isinstance(outcome, Prediction)],

@@ -8,7 +8,6 @@ which clients routinely get wrong.
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.datastructures import UploadFile
 
 from service.engine.pipeline import Upload
 from service.http.multipart import FilePart, MalformedForm, malformed_request, read_form
@@ -26,11 +25,7 @@ async def read_upload(request: Request, field: str = "file") -> Upload:
     """Read the single photo of a request, sent as multipart field `field` or as the raw body."""
     media_type = media_type_of(request)
     if media_type == MULTIPART:
-        try:
-            form = await read_form(request)
-        except MalformedForm as error:
-            raise malformed_request(error) from error
-        return _single_file(form, field)
+        return _single_file(await _read_form(request), field)
     if media_type in RAW_IMAGE_TYPES:
         return Upload(filename=RAW_BODY_NAME, data=await request.body())
     raise ApiError(
@@ -41,22 +36,41 @@ async def read_upload(request: Request, field: str = "file") -> Upload:
     )
 
 
-async def read_files(files: list[UploadFile], max_files: int, max_file_bytes: int) -> list[Upload]:
-    """Read a batch's files, refusing the whole request when there are too many.
-
-    Each file is read up to one byte past the per-file limit: enough for the pipeline to refuse
-    that file alone without holding more of it.
-    """
+async def read_files(request: Request, max_files: int, field: str = "files") -> list[Upload]:
+    """Read a batch's photos, the repeated multipart field `field`, refusing the whole request
+    when there are too many. A file over the per-file limit is left for the pipeline to refuse
+    alone; the body as a whole is bounded while it is read (service/http/limits.py)."""
+    if media_type_of(request) != MULTIPART:
+        raise ApiError(
+            415, "unsupported_media_type",
+            f"Content-Type {media_type_of(request) or '(none)'} is not accepted; send "
+            f"multipart/form-data with one '{field}' part per photo.",
+        )
+    values = [value for name, value in await _read_form(request) if name == field]
+    if not values:
+        raise ApiError(422, "missing_field",
+                       f"The request has no '{field}' field. Send each photo as a '{field}' part "
+                       "of a multipart/form-data request.")
+    files = [value for value in values if isinstance(value, FilePart)]
+    if len(files) != len(values):
+        raise ApiError(422, "invalid_request",
+                       f"The request is invalid: field '{field}' holds text, not a file; attach "
+                       "each photo as a file.")
     if len(files) > max_files:
         raise ApiError(
             413, "too_many_files",
             f"{len(files)} files were sent; at most {max_files} are accepted per request. "
             "Split them into several requests.",
         )
-    return [
-        Upload(filename=file.filename or f"file {number}", data=await file.read(max_file_bytes + 1))
-        for number, file in enumerate(files, start=1)
-    ]
+    return [Upload(filename=file.filename or f"file {number}", data=file.data)
+            for number, file in enumerate(files, start=1)]
+
+
+async def _read_form(request: Request) -> list[tuple[str, str | FilePart]]:
+    try:
+        return await read_form(request)
+    except MalformedForm as error:
+        raise malformed_request(error) from error
 
 
 def media_type_of(request: Request) -> str:

@@ -51,9 +51,18 @@ def test_two_files_in_the_single_photo_field_is_422(client, photo):
 
 
 def test_batch_without_files_is_a_validation_error_in_the_same_shape(client):
-    response = client.post("/predict/batch", data={"photo": "x"})
+    response = client.post("/predict/batch", data={"photo": "x"},
+                           files={"photo_file": ("x.jpg", b"x", "image/jpeg")})
     error = assert_error(response, 422, "missing_field")
     assert "'files'" in error["message"]
+
+
+def test_batch_that_is_not_multipart_is_415_like_a_single_photo(client, photo):
+    error = assert_error(client.post("/predict/batch", data={"files": "x"}),
+                         415, "unsupported_media_type")
+    assert "multipart/form-data" in error["message"]
+    assert_error(client.post("/predict/batch", content=photo(),
+                             headers={"Content-Type": "image/jpeg"}), 415, "unsupported_media_type")
 
 
 def test_batch_with_text_instead_of_files_is_422(client):
