@@ -8,6 +8,7 @@ before any other Pillow plugin (or Ghostscript) could touch it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import warnings
@@ -117,10 +118,9 @@ def _upright(image: Image.Image) -> Image.Image:
     In place: otherwise Pillow returns a copy of every photo that is already upright, and for
     the largest accepted image (40 Mpx, 160 MB decoded) that copy doubled a decode's memory.
     """
-    try:
+    with contextlib.suppress(OSError, SyntaxError, ValueError, TypeError, KeyError,
+                             ZeroDivisionError):
         ImageOps.exif_transpose(image, in_place=True)
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError, ZeroDivisionError):
-        pass
     return image
 
 

@@ -42,7 +42,12 @@ def test_an_upright_photo_is_not_copied_while_decoding(encode, monkeypatch):
     data = encode(Image.new("RGB", (40, 20), RED), "PNG")
     copies = []
     original_copy = Image.Image.copy
-    monkeypatch.setattr(Image.Image, "copy", lambda image: copies.append(image) or original_copy(image))
+
+    def counted_copy(image: Image.Image) -> Image.Image:
+        copies.append(image)
+        return original_copy(image)
+
+    monkeypatch.setattr(Image.Image, "copy", counted_copy)
     assert decode_image(data, draft_size=64).size == (40, 20)
     assert copies == []
 
