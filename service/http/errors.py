@@ -180,12 +180,17 @@ def from_validation_error(error: RequestValidationError) -> ApiError:
     problems = error.errors()
     missing = [_field_name(problem) for problem in problems if problem.get("type") == "missing"]
     if missing and len(missing) == len(problems):
-        names = ", ".join(f"'{name}'" for name in missing)
-        message = (f"The request has no {names} field. Send each photo as a {names} part of a "
-                   "multipart/form-data request.")
-        return ApiError(422, "missing_field", message)
+        return missing_field_error(missing)
     details = "; ".join(f"{_field_name(problem)}: {problem.get('msg')}" for problem in problems)
     return ApiError(422, "invalid_request", f"The request is invalid: {details}.")
+
+
+def missing_field_error(names: list[str]) -> ApiError:
+    """The 422 for a form without the photo fields it needs, however the absence was found."""
+    quoted = ", ".join(f"'{name}'" for name in names)
+    return ApiError(422, "missing_field",
+                    f"The request has no {quoted} field. Send each photo as a {quoted} part of a "
+                    "multipart/form-data request.")
 
 
 def _field_name(problem: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from service.engine.pipeline import Upload
+from service.http.errors import missing_field_error
 from service.http.multipart import FilePart, MalformedForm, malformed_request, read_form
 from service.model.errors import ApiError
 
@@ -40,17 +41,16 @@ async def read_files(request: Request, max_files: int, field: str = "files") -> 
     """Read a batch's photos, the repeated multipart field `field`, refusing the whole request
     when there are too many. A file over the per-file limit is left for the pipeline to refuse
     alone; the body as a whole is bounded while it is read (service/http/limits.py)."""
-    if media_type_of(request) != MULTIPART:
+    media_type = media_type_of(request)
+    if media_type != MULTIPART:
         raise ApiError(
             415, "unsupported_media_type",
-            f"Content-Type {media_type_of(request) or '(none)'} is not accepted; send "
+            f"Content-Type {media_type or '(none)'} is not accepted; send "
             f"multipart/form-data with one '{field}' part per photo.",
         )
     values = [value for name, value in await _read_form(request) if name == field]
     if not values:
-        raise ApiError(422, "missing_field",
-                       f"The request has no '{field}' field. Send each photo as a '{field}' part "
-                       "of a multipart/form-data request.")
+        raise missing_field_error([field])
     files = [value for value in values if isinstance(value, FilePart)]
     if len(files) != len(values):
         raise ApiError(422, "invalid_request",
