@@ -29,7 +29,7 @@ GREEN = "green"
 # ---- fails when the two disagree. Why each value: deploy/README.md, "Settings".
 PORT = 8080
 CPU = "2"  # torch and the decoders use one thread per CPU the container gets
-MEMORY = "1536Mi"  # 40% over the worst case `make memory` measured (deploy/README.md)
+MEMORY = "1536Mi"  # 32% over the worst case `make memory` measured (deploy/README.md)
 CONCURRENCY = 32  # requests in flight per instance; queue behind 2 CPUs, bounded latency
 TIMEOUT_SECONDS = 60  # a photo upload on a slow phone link, plus a cold start
 MIN_INSTANCES = 0  # scale to zero: pay nothing when idle, accept a cold start

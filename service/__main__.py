@@ -21,8 +21,10 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
+from service.engine.allocator import keep_freed_memory_for_reuse
 from service.http.app import create_app
 from service.http.logging_setup import configure_logging
+from service.model.networks import import_backend
 from service.settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 8
@@ -46,7 +48,9 @@ def main() -> None:
     except ValidationError as error:
         sys.exit(f"invalid configuration in environment variables:\n{error}")
     configure_logging(settings.log_level)
+    keep_freed_memory_for_reuse()  # before the model's memory is allocated: allocator.py
     app = create_app(settings)
+    import_backend(settings.model_backend)
     # Every object imported so far (torch's, FastAPI's: about 220,000) lives as long as the
     # process: out of the collector's sight, a full collection no longer walks them all on the
     # event loop (about 100 ms of CPU each, measured: loadtest/BENCHMARK.md).

@@ -40,6 +40,7 @@ from service.batch.engine_run import RunStats, classify_in_chunks
 from service.batch.merge import merge_shards
 from service.batch.results import FORMATS, Row, format_of, render
 from service.batch.shards import Shard, ShardError, ShardOutput, parse_shard, shard_from_task
+from service.engine.allocator import keep_freed_memory_for_reuse
 from service.model.classifier import Classifier, load_classifier
 from service.model.measurements import load_measurements_model
 from service.model.metadata import ModelIntegrityError
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     args = parse_args(argv, settings)
+    keep_freed_memory_for_reuse()  # forward passes reuse their memory: engine/allocator.py
     try:
         shard = args.shard or shard_from_task(settings.cloud_run_task_index,
                                               settings.cloud_run_task_count)

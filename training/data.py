@@ -100,7 +100,7 @@ def _decode_square(path: Path, size: int) -> bytes | None:
         pixels = bytes_to_pixels(path.read_bytes(), size=size)
     except (ApiError, OSError):
         return None
-    return pixels.permute(1, 2, 0).numpy().tobytes()  # HWC, the order they were decoded in
+    return pixels.tobytes()  # HWC, the order they were decoded in
 
 
 def cache_images(files: LabelledFiles, *, size: int, workers: int) -> CachedImages:

@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from service.model.classifier import (
@@ -23,7 +24,7 @@ from service.model.classifier import (
     load_classifier,
 )
 from service.model.metadata import ModelMetadata, Preprocessing
-from service.model.preprocessing import normalize
+from service.model.torch_network import normalize
 from training.calibration import expected_calibration_error
 from training.conditions import accuracy_by_condition, read_manifest
 from training.data import CachedImages, LabelledFiles, cache_images, list_images
@@ -45,6 +46,16 @@ def model_logits(
         for start in range(0, len(pixels), batch_size)
     ]
     return torch.cat(chunks)
+
+
+def served_logits(classifier: Classifier, pixels: torch.Tensor, batch_size: int = 64
+                  ) -> torch.Tensor:
+    """Logits for uint8 NCHW pixels at the model's input size, in batches, through the
+    classifier's own backend and normalisation: what the service computes for them."""
+    nhwc = pixels.permute(0, 2, 3, 1).numpy()
+    chunks = [classifier.logits(nhwc[start : start + batch_size])
+              for start in range(0, len(nhwc), batch_size)]
+    return torch.from_numpy(np.concatenate(chunks))
 
 
 def summarize(
@@ -117,7 +128,7 @@ def _confusion(
 def _calibration(logits: torch.Tensor, truth: list[str], metadata: ModelMetadata) -> dict:
     targets = torch.tensor([metadata.labels.index(t) for t in truth])
     before = torch.softmax(logits.float(), dim=1)
-    after = calibrated_probabilities(logits, metadata.temperature)
+    after = torch.from_numpy(calibrated_probabilities(logits, metadata.temperature))
     return {
         "ece_before_temperature": round(expected_calibration_error(before, targets), 4),
         "ece": round(expected_calibration_error(after, targets), 4),
@@ -131,7 +142,7 @@ def evaluate_folder(
     images = cache_images(
         folder, size=classifier.metadata.preprocessing.input_size, workers=workers
     )
-    logits = model_logits(classifier.module, images.pixels, classifier.metadata.preprocessing)
+    logits = served_logits(classifier, images.pixels)
     manifest = read_manifest(dataset_root) if dataset_root else {}
     records = [manifest.get(path.resolve()) for path in images.paths] if manifest else None
     metrics = summarize(

@@ -18,6 +18,7 @@ from service.model.metadata import (
     sha256_of,
     write_metadata,
 )
+from service.model.torch_network import TorchScriptNetwork
 
 PARITY_TOLERANCE = 1e-4
 
@@ -60,7 +61,9 @@ def export_classifier(
         training=training or {},
         metrics=metrics or {},
     )
-    exported = Classifier(module=load_model(model_path), metadata=metadata)
+    served = TorchScriptNetwork(load_model(model_path), preprocessing,
+                                threads=torch.get_num_threads())
+    exported = Classifier(network=served, metadata=metadata)
     metadata = metadata.model_copy(update={"known_answers": record_known_answers(exported)})
     write_metadata(model_path, metadata)
     return metadata

@@ -73,7 +73,8 @@ def check_parity(module: torch.nn.Module, onnx_file: Path, batch: torch.Tensor) 
     tolerance (and removes the file, so a wrong export is never left beside the model)."""
     with torch.inference_mode():
         expected = module(batch)
-        actual = load_onnx_model(onnx_file, threads=torch.get_num_threads())(batch)
+        actual = torch.from_numpy(
+            load_onnx_model(onnx_file, threads=torch.get_num_threads())(batch.numpy()))
     difference = (expected - actual).abs().max().item()
     if difference > PARITY_TOLERANCE:
         onnx_file.unlink(missing_ok=True)

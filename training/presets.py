@@ -10,7 +10,7 @@ import torch
 from torchvision.transforms import v2
 
 from service.model.metadata import Preprocessing
-from service.model.preprocessing import normalize
+from service.model.torch_network import normalize
 
 # torchvision's ImageNet statistics, so that `--pretrained imagenet` weights see what they expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

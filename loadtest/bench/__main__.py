@@ -252,8 +252,7 @@ async def bench_service(plan: Plan, model: Path, photos: list[photo_set.Photo], 
             before = await batch_totals(port)
             phase = await run_phase(server, requests, concurrency, plan.warmup, plan.duration,
                                     keep_bodies=concurrency in (1, 32))
-            phases.append({**phase.summary(),
-                           "mean_batch_size": mean_batch(before, await batch_totals(port))})
+            phases.append({**phase.summary(), **batch_figures(before, await batch_totals(port))})
             bodies[concurrency] = phase.bodies
             print(f"  service C={concurrency:<3} {_line(phases[-1])}", flush=True)
         result: dict[str, Any] = {"settings": settings, "phases": phases,
@@ -338,8 +337,13 @@ def bench_batch_command(plan: Plan, model: Path, photo_dir: Path, out: Path,
     return {"runs": runs}
 
 
-async def batch_totals(port: int) -> tuple[float, float] | None:
-    """(inputs, forward passes) so far, from the service's /metrics; None without metrics."""
+BATCH_TOTALS = ("penguin_batch_size_sum", "penguin_batch_size_count",
+                "penguin_batch_duration_seconds_sum")
+
+
+async def batch_totals(port: int) -> tuple[float, float, float] | None:
+    """(inputs, forward passes, seconds in forward passes) so far, from the service's
+    /metrics; None without metrics."""
     try:
         response = await fetch(HOST, port, get_request(HOST, port, "/metrics"))
     except (OSError, asyncio.IncompleteReadError, TimeoutError):
@@ -349,18 +353,23 @@ async def batch_totals(port: int) -> tuple[float, float] | None:
     values = {}
     for line in response.body.decode().splitlines():
         name, _, value = line.partition(" ")
-        if name in ("penguin_batch_size_sum", "penguin_batch_size_count"):
+        if name in BATCH_TOTALS:
             values[name] = float(value)
-    if len(values) != 2:
+    if len(values) != len(BATCH_TOTALS):
         return None
-    return values["penguin_batch_size_sum"], values["penguin_batch_size_count"]
+    inputs, passes, seconds = (values[name] for name in BATCH_TOTALS)
+    return inputs, passes, seconds
 
 
-def mean_batch(before: tuple[float, float] | None, after: tuple[float, float] | None
-               ) -> float | None:
+def batch_figures(before: tuple[float, float, float] | None,
+                  after: tuple[float, float, float] | None) -> dict[str, float | None]:
+    """The mean batch size and the mean forward pass (ms, as the service ran it: the batch's
+    normalisation and answers included) between two `batch_totals` readings."""
     if before is None or after is None or after[1] == before[1]:
-        return None
-    return round((after[0] - before[0]) / (after[1] - before[1]), 1)
+        return {"mean_batch_size": None, "mean_pass_ms": None}
+    passes = after[1] - before[1]
+    return {"mean_batch_size": round((after[0] - before[0]) / passes, 1),
+            "mean_pass_ms": round((after[2] - before[2]) / passes * 1000, 2)}
 
 
 def compare_answers(alone: dict[int, bytes], batched: dict[int, bytes]) -> dict[str, int]:
@@ -441,6 +450,7 @@ async def main_async(args: argparse.Namespace) -> int:
     result["machine"]["load_after"] = load_average()
     result["seconds"] = time.perf_counter() - started
     result["verdicts"] = report.verdicts(result)
+    result["speed_verdicts"] = report.speed_verdicts(result)
     text = report.markdown(result)
     (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "report.md").write_text(text)

@@ -4,7 +4,7 @@
   TorchScript file as served (contiguous and channels-last input; with and without
   `torch.jit.optimize_for_inference`), and ONNX Runtime on its ONNX export if given;
 - one batch-1 forward pass, and one decode (the service's path: draft-mode JPEG decoding, one
-  resize, uint8 tensor), the two parts of a lone request's latency;
+  resize, uint8 pixels), the two parts of a lone request's latency;
 - the naive path's decode (whole photo, torchvision transforms), for comparison.
 
     python -m loadtest.bench.components --model M.pt --threads 1 --photos DIR --out parts.json
@@ -21,11 +21,13 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from service.model.formats import load_model
 from service.model.metadata import Preprocessing, read_metadata
-from service.model.preprocessing import bytes_to_pixels, normalize
+from service.model.preprocessing import bytes_to_pixels, normalize_array
+from service.model.torch_network import as_batch, normalize
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 NORMALISE_BATCHES = (1, 8, 32)
@@ -112,17 +114,19 @@ def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
     return {"images_per_second": table, "batch1_ms": batch1_ms}
 
 
-def normalise_costs(spec: Preprocessing) -> dict[int, float]:
-    """Median ms to stack and normalise a batch of decoded uint8 photos channels-last, as the
-    inference runner does before every pass (service/engine/inference.py), by batch size."""
-    from service.engine.inference import stack_channels_last
-
+def normalise_costs(spec: Preprocessing) -> dict[str, dict[int, float]]:
+    """Median ms to stack and normalise a batch of decoded uint8 photos, as the inference
+    runner and each backend do before every pass (service/engine/inference.py,
+    service/model/networks.py), by batch size: TorchScript's channels-last torch path and ONNX
+    Runtime's NumPy path."""
     side = spec.input_size
-    # CHW views of HWC bytes, as `bytes_to_pixels` returns them
-    photos = [torch.randint(0, 256, (side, side, 3), dtype=torch.uint8).permute(2, 0, 1)
-              for _ in range(max(NORMALISE_BATCHES))]
-    return {size: round(median_ms(lambda size=size: normalize(
-        stack_channels_last(photos[:size]), spec), 30), 2) for size in NORMALISE_BATCHES}
+    photos = [np.random.default_rng(index).integers(0, 256, (side, side, 3), dtype=np.uint8)
+              for index in range(max(NORMALISE_BATCHES))]
+    paths = {"torchscript": lambda batch: normalize(as_batch(np.stack(batch)), spec),
+             "onnxruntime": lambda batch: normalize_array(np.stack(batch), spec)}
+    return {name: {size: round(median_ms(lambda size=size, path=path: path(photos[:size]), 30),
+                               2) for size in NORMALISE_BATCHES}
+            for name, path in paths.items()}
 
 
 def decode_costs(photo_dir: Path, spec: Preprocessing) -> dict:
@@ -136,8 +140,7 @@ def decode_costs(photo_dir: Path, spec: Preprocessing) -> dict:
     served, tutorial = [], []
     for path in sorted(photo_dir.glob("*.jpg")):
         data = path.read_bytes()
-        served.append(median_ms(lambda data=data: normalize(
-            bytes_to_pixels(data, size=input_size), spec), 5))
+        served.append(median_ms(lambda data=data: bytes_to_pixels(data, size=input_size), 5))
         tutorial.append(median_ms(lambda data=data: naive(
             Image.open(io.BytesIO(data)).convert("RGB")), 3))
     return {"decode_ms_median": round(statistics.median(served), 2),

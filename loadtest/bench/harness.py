@@ -50,8 +50,9 @@ def load_average() -> str:
 def model_under_test(explicit: Path | None, out: Path) -> tuple[Path, str]:
     """The model given, else the shipped one.
 
-    The shipped files are copied into the run's folder first: the whole run then measures one
-    model, even if training replaces weights/ meanwhile."""
+    The shipped files (the model, its metadata, its ONNX export for MODEL_BACKEND=onnx) are
+    copied into the run's folder first: the whole run then measures one model, even if
+    training replaces weights/ meanwhile."""
     if explicit:
         return explicit.absolute(), "given"
     if not SHIPPED_MODEL.exists():
@@ -59,8 +60,10 @@ def model_under_test(explicit: Path | None, out: Path) -> tuple[Path, str]:
                  "(git checkout -- weights) or give --model")
     snapshot = out / "model" / SHIPPED_MODEL.name
     snapshot.parent.mkdir(parents=True, exist_ok=True)
-    for source in (SHIPPED_MODEL, SHIPPED_MODEL.with_suffix(".json")):
-        shutil.copy(source, snapshot.parent / source.name)
+    for suffix in (".pt", ".json", ".onnx"):
+        source = SHIPPED_MODEL.with_suffix(suffix)
+        if source.exists():
+            shutil.copy(source, snapshot.parent / source.name)
     return snapshot, "shipped, weights/penguin_classifier.pt"
 
 

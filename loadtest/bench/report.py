@@ -11,6 +11,19 @@ SHARE_OF_CEILING = 0.5
 SHARE_OF_PREVIOUS = 0.5
 P99_OVER_P50 = 3.0
 LONE_REQUEST_SLACK_MS = 3.0
+# Issue 19 ("Speed 2"), per backend: the event loop, the cost of a request against its parts,
+# start-up and memory.
+LOOP_MS_PER_UPLOAD = 1.5
+CPU_OVER_PARTS = 1.3
+SHARE_OF_OWN_CEILING = 0.6
+P99_OVER_P50_STRICT = 2.5
+LONE_REQUEST_SLACK_STRICT_MS = 2.0
+READY_S = 1.5
+READY_RSS_MIB = 400
+PEAK_RSS_MIB = 1024
+# Each backend as `make bench` serves it, and its variant in the model-alone table.
+BACKENDS = (("TorchScript", "service", "torchscript channels-last"),
+            ("ONNX Runtime", "service_onnx", "onnxruntime"))
 MARKER_BEGIN = "<!-- bench:begin (written by `make bench`; edit outside the markers) -->"
 MARKER_END = "<!-- bench:end -->"
 
@@ -108,16 +121,87 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def speed_verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 19's targets for each backend the run served, every figure from this run."""
+    out = []
+    for name, key, variant in BACKENDS:
+        service = result.get(key)
+        if service and all(variant in run["images_per_second"] for run in result["parts"]):
+            out += [{**verdict, "backend": name}
+                    for verdict in _backend_verdicts(result, service, variant)]
+    return out
+
+
+def _backend_verdicts(result: dict[str, Any], service: dict[str, Any], variant: str
+                      ) -> list[dict[str, Any]]:
+    phases = {phase["concurrency"]: phase for phase in service["phases"]}
+    parts = result["parts"]
+    rates = {int(size): max(run["images_per_second"][variant][size] for run in parts)
+             for size in parts[0]["images_per_second"][variant]}
+    decode_ms = min(run["decode_ms_median"] for run in parts)
+    batch1_ms = min(run["batch1_ms"][variant] for run in parts)
+    out = []
+
+    def add(name: str, passed: bool, measured: str, target: str) -> None:
+        out.append({"target": name, "passed": passed, "measured": measured, "required": target})
+
+    at32, at1 = phases.get(32), phases.get(1)
+    if at32:
+        loop_ms = at32["event_loop_cpu_ms_per_request"]
+        add("event loop CPU per upload at C=32", loop_ms <= LOOP_MS_PER_UPLOAD,
+            f"{loop_ms} ms", f"<= {LOOP_MS_PER_UPLOAD} ms")
+        batch = _nearest_size(rates, at32.get("mean_batch_size") or 1)
+        forward_ms = round(1000 / rates[batch], 2)
+        parts_ms = decode_ms + forward_ms
+        cpu_ms = at32["server_cpu_ms_per_request"]
+        add("server CPU per request at C=32 vs one decode + the forward pass per image",
+            cpu_ms <= CPU_OVER_PARTS * parts_ms,
+            f"{cpu_ms} ms vs {decode_ms} + {forward_ms} (batch {batch}) = {parts_ms:.2f} ms: "
+            f"x{cpu_ms / parts_ms:.2f}; the rest, {cpu_ms - parts_ms:.2f} ms, is the event loop "
+            f"and glue", f"<= x{CPU_OVER_PARTS}")
+        ceiling = max(rates.values())
+        add("throughput at C=32 vs the backend's own ceiling",
+            at32["rps"] >= SHARE_OF_OWN_CEILING * ceiling,
+            f"{at32['rps']} vs {ceiling} img/s: {at32['rps'] / ceiling:.0%}",
+            f">= {SHARE_OF_OWN_CEILING:.0%}")
+        spread = at32["p99_ms"] / at32["p50_ms"]
+        add("p99 / p50 at C=32", spread <= P99_OVER_P50_STRICT,
+            f"{at32['p99_ms']} / {at32['p50_ms']} ms = {spread:.2f}", f"<= {P99_OVER_P50_STRICT}")
+    if at1:
+        budget = decode_ms + batch1_ms + LONE_REQUEST_SLACK_STRICT_MS
+        served_pass = (f"; the service's own passes took {at1['mean_pass_ms']} ms"
+                       if at1.get("mean_pass_ms") else "")
+        add("p50 at C=1 vs one decode + one batch-1 pass + 2 ms", at1["p50_ms"] <= budget,
+            f"{at1['p50_ms']} ms vs {decode_ms} + {batch1_ms} + 2 = {budget:.1f} ms"
+            + served_pass, "<=")
+    cold, memory = service.get("cold_start") or {}, service["memory"]
+    if cold:
+        add("process start to ready (self-test included)", cold["ready_s_median"] <= READY_S,
+            f"{cold['ready_s_median']} s (median of {len(cold['ready_s'])})", f"<= {READY_S} s")
+    add("RSS when ready", memory["ready_mb"] <= READY_RSS_MIB, f"{memory['ready_mb']} MiB",
+        f"<= {READY_RSS_MIB} MiB")
+    highest = max(phases)
+    add(f"peak RSS (VmHWM) over the run, up to C={highest}"
+        + (" and the overload phase" if "overload" in service else ""),
+        memory["peak_mb"] <= PEAK_RSS_MIB, f"{memory['peak_mb']} MiB", f"<= {PEAK_RSS_MIB} MiB")
+    return out
+
+
+def _nearest_size(rates: dict[int, float], mean_batch: float) -> int:
+    """The measured batch size closest to the mean batch the service reached."""
+    return min(rates, key=lambda size: abs(size - mean_batch))
+
+
 def _service_section(title: str, service: dict[str, Any]) -> list[str]:
     """A closed-loop table of one more service configuration, and its start and memory."""
     lines = ["", f"### {title}, closed loop", "",
              _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req",
-                  "mean batch"),
-             _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+                  "mean batch", "mean pass ms"),
+             _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
     for phase in service["phases"]:
         lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"], phase["p90_ms"],
                           phase["p99_ms"], _errors(phase), phase["server_cpu_ms_per_request"],
-                          phase.get("mean_batch_size")))
+                          phase.get("mean_batch_size"), phase.get("mean_pass_ms")))
     cold = service["cold_start"]
     lines += ["", f"Cold start to ready {cold['ready_s_median']} s, RSS when ready "
               f"{service['memory']['ready_mb']} MB, peak {service['memory']['peak_mb']} MB.", ""]
@@ -180,6 +264,16 @@ def _batch_command_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _normalise_costs(result: dict) -> str:
+    """'torchscript batch 1: 0.2 ms, ...; onnxruntime ...': the best of the parts' runs."""
+    parts = result["parts"]
+    return "; ".join(
+        f"{backend} " + ", ".join(
+            f"batch {size}: {min(r['normalise_ms'][backend][size] for r in parts)} ms"
+            for size in sizes)
+        for backend, sizes in parts[0]["normalise_ms"].items())
+
+
 def _row(*cells: object) -> str:
     return "| " + " | ".join("" if cell is None else str(cell) for cell in cells) + " |"
 
@@ -211,25 +305,35 @@ def markdown(result: dict[str, Any]) -> str:
         _row("---", "---", "---", "---"),
     ]
     for verdict in result["verdicts"]:
-        mark = {True: "PASS", False: "**FAIL**", None: "n/a"}[verdict["passed"]]
-        lines.append(_row(verdict["target"], verdict["measured"], verdict["required"], mark))
+        lines.append(_row(verdict["target"], verdict["measured"], verdict["required"],
+                          _mark(verdict)))
+    speed = result.get("speed_verdicts") or []
+    if speed:
+        lines += ["", "### Targets of speed 2 (issue 19), per backend", "",
+                  _row("backend", "target", "measured", "required", "verdict"),
+                  _row("---", "---", "---", "---", "---")]
+        lines += [_row(verdict["backend"], verdict["target"], verdict["measured"],
+                       verdict["required"], _mark(verdict)) for verdict in speed]
     lines += ["", "### The service (`python -m service`), closed loop", "",
               _row("C", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "server CPU ms/req",
-                   "of which event loop", "mean batch"),
-              _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
+                   "of which event loop", "mean batch", "mean pass ms"),
+              _row("---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:")]
     for phase in service["phases"]:
         lines.append(_row(phase["concurrency"], phase["rps"], phase["p50_ms"], phase["p90_ms"],
                           phase["p99_ms"], _errors(phase), phase["server_cpu_ms_per_request"],
-                          phase["event_loop_cpu_ms_per_request"], phase.get("mean_batch_size")))
+                          phase["event_loop_cpu_ms_per_request"], phase.get("mean_batch_size"),
+                          phase.get("mean_pass_ms")))
     overload = service.get("overload")
     if overload:
         lines.append(_row(f"{overload['concurrency']} (over the bound)", overload["rps"],
                           overload["p50_ms"], overload["p90_ms"], overload["p99_ms"],
                           _errors(overload), overload["server_cpu_ms_per_request"],
-                          overload["event_loop_cpu_ms_per_request"], None))
+                          overload["event_loop_cpu_ms_per_request"], None, None))
     lines += ["", "Server CPU ms/req: CPU time (all threads) the server used per answered request "
               "in the measured window (and that of its main thread, the event loop): what a "
-              "request costs, however much of the machine the server got."]
+              "request costs, however much of the machine the server got. Mean pass: the "
+              "service's own forward passes in the window (its batch-duration metric: "
+              "normalising the batch and reading its answers included)."]
     lines += _measurements_section(service.get("measurements"))
     lines += _batch_command_section(result)
     cold = service["cold_start"]
@@ -279,8 +383,8 @@ def markdown(result: dict[str, Any]) -> str:
     if onnx_service:
         lines += _service_section(
             "The service with `MODEL_BACKEND=onnx` (ONNX Runtime, same network)", onnx_service)
-        lines += ["(torch is still imported under ONNX Runtime: the service's preprocessing and "
-                  "calibration use it.)"]
+        lines += ["(Under ONNX Runtime the service never imports torch: its preprocessing and "
+                  "calibration are NumPy's, `service/model/networks.py`.)"]
     onnx = result.get("onnx")
     if onnx:
         lines += ["", "### ONNX Runtime against TorchScript, each alone in a fresh interpreter "
@@ -294,15 +398,19 @@ def markdown(result: dict[str, Any]) -> str:
                               numbers["peak_mb"]))
     part = result["parts"][0]
     if "normalise_ms" in part:
-        costs = ", ".join(f"batch {size}: {min(r['normalise_ms'][size] for r in result['parts'])}"
-                          f" ms" for size in part["normalise_ms"])
-        lines += ["", "Stacking and normalising decoded photos into a channels-last batch before "
-                  f"each pass (median, `service.model.preprocessing.normalize`): {costs}."]
+        lines += ["", "Stacking and normalising decoded photos into a batch before each pass "
+                  "(median; TorchScript: torch on a channels-last view, "
+                  "`service.model.torch_network.normalize`; ONNX Runtime: NumPy, "
+                  f"`service.model.preprocessing.normalize_array`): {_normalise_costs(result)}."]
     lines += ["", f"Decoding one upload (median over the photos): the service's path "
               f"{min(r['decode_ms_median'] for r in result['parts'])} ms (draft-mode JPEG, one "
-              f"resize, uint8 tensor); the naive path {part['naive_decode_ms_median']} ms "
+              f"resize, uint8 pixels); the naive path {part['naive_decode_ms_median']} ms "
               "(whole photo, torchvision transforms)."]
     return "\n".join(lines) + "\n"
+
+
+def _mark(verdict: dict[str, Any]) -> str:
+    return {True: "PASS", False: "**FAIL**", None: "n/a"}[verdict["passed"]]
 
 
 def _errors(phase: dict[str, Any]) -> str:

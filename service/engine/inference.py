@@ -8,8 +8,8 @@ server answers 503 + Retry-After at once, and work still queued at its deadline
 `refuse_if_full` (before reading an upload), `admit`, `run_before_deadline` (decoding, in the
 decode pool) and `await runner.predict(pixels, admission)`.
 
-Inputs arrive as uint8 CHW pixels and are normalised here, a whole batch at once, in the
-memory layout the network runs fastest in (channels-last: measured by `make bench`).
+Inputs arrive as (H, W, 3) uint8 arrays and are stacked here into one batch, which the backend
+normalises at once, in the layout it runs fastest in (service/model/networks.py).
 """
 
 from __future__ import annotations
@@ -19,19 +19,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
-import torch
+import numpy as np
 
 from service.engine.batching import Admission, DeadlineExceeded, MicroBatcher, Overloaded
 from service.model.classifier import Classifier, Prediction
 from service.model.errors import ApiError
-from service.model.preprocessing import normalize
 from service.settings import Settings
 
 Value = TypeVar("Value")
-
-# NHWC-strided input lets oneDNN skip a layout conversion per convolution: measured 1.6 to 2.3x
-# the images/s of contiguous input at batch 8 to 16, slightly slower at batch 1 (BENCHMARK.md).
-CHANNELS_LAST = True
 
 
 class InferenceObserver(Protocol):
@@ -46,9 +41,9 @@ class InferenceObserver(Protocol):
 
 
 class InferenceRunner:
-    """Runs a classifier on micro-batches, on a single worker thread using `threads` torch
-    threads: one worker, because torch already spreads a pass over the CPUs it is given, and
-    two passes at once would only fight over the same cores."""
+    """Runs a classifier on micro-batches, on a single worker thread (its backend using
+    `threads` threads): one worker, because the backend already spreads a pass over the CPUs
+    it is given, and two passes at once would only fight over the same cores."""
 
     def __init__(
         self,
@@ -65,11 +60,9 @@ class InferenceRunner:
         self._executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="inference",
-            # The intra-op thread count is per calling thread in some torch builds: set it there.
-            initializer=torch.set_num_threads,
-            initargs=(threads,),
+            initializer=classifier.network.configure_thread,
         )
-        self.batcher: MicroBatcher[torch.Tensor, Prediction] = MicroBatcher(
+        self.batcher: MicroBatcher[np.ndarray, Prediction] = MicroBatcher(
             self.run_batch,
             executor=self._executor,
             max_batch_size=max_batch_size,
@@ -116,12 +109,12 @@ class InferenceRunner:
         except DeadlineExceeded as error:
             raise deadline_error(error.retry_after) from error
 
-    async def predict(self, pixels: torch.Tensor, admission: Admission) -> Prediction:
-        """Classify one uint8 CHW photo, in whichever batch it joins."""
+    async def predict(self, pixels: np.ndarray, admission: Admission) -> Prediction:
+        """Classify one (H, W, 3) uint8 photo, in whichever batch it joins."""
         prediction, _ = await self.predict_timed(pixels, admission)
         return prediction
 
-    async def predict_timed(self, pixels: torch.Tensor, admission: Admission
+    async def predict_timed(self, pixels: np.ndarray, admission: Admission
                             ) -> tuple[Prediction, float]:
         """`predict`, plus the seconds the photo waited in the queue for its batch."""
         try:
@@ -129,26 +122,14 @@ class InferenceRunner:
         except DeadlineExceeded as error:
             raise deadline_error(error.retry_after) from error
 
-    def run_batch(self, pixels: list[torch.Tensor]) -> list[Prediction]:
-        """One forward pass over same-sized uint8 CHW photos (runs on the inference thread)."""
-        return self.classifier.predict(model_input(pixels, self.classifier))
+    def run_batch(self, pixels: list[np.ndarray]) -> list[Prediction]:
+        """One forward pass over same-sized uint8 photos (runs on the inference thread)."""
+        return self.classifier.predict(np.stack(pixels))
 
     def close(self) -> None:
         """Stop batching and the worker; called at shutdown, on the event loop."""
         self.batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def model_input(pixels: list[torch.Tensor], classifier: Classifier) -> torch.Tensor:
-    """uint8 CHW photos to one normalised NCHW float batch, channels-last when that is faster."""
-    stacked = stack_channels_last(pixels) if CHANNELS_LAST else torch.stack(pixels)
-    return normalize(stacked, classifier.metadata.preprocessing)
-
-
-def stack_channels_last(pixels: list[torch.Tensor]) -> torch.Tensor:
-    """uint8 CHW photos (views of HWC bytes, as decoded) stacked as NHWC memory, their bytes'
-    own order, so no transposing copy, and viewed as NCHW: a channels-last batch."""
-    return torch.stack([p.permute(1, 2, 0) for p in pixels]).permute(0, 3, 1, 2)
 
 
 def overloaded_error(retry_after: int) -> ApiError:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 from PIL import Image
 
 from service.engine.batching import Admission
@@ -41,10 +41,10 @@ class Upload:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A decoded upload: the model's uint8 CHW pixels (normalised with the rest of its batch)
-    and, for the web page, a small JPEG preview."""
+    """A decoded upload: the model's (H, W, 3) uint8 pixels (normalised with the rest of its
+    batch) and, for the web page, a small JPEG preview."""
 
-    pixels: torch.Tensor
+    pixels: np.ndarray
     preview_jpeg: bytes | None
 
 

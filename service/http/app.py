@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
-import torch
 from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.types import Scope
@@ -101,7 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start loading the models without waiting for them, so /healthz answers during the load."""
     settings: Settings = app.state.settings
-    torch.set_num_threads(settings.torch_threads)
     decode_pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
     state = app.state.model = ModelState()
     log.info("loading model", extra={"model_path": str(settings.model_path),

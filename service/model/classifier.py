@@ -6,19 +6,20 @@ apply the same temperature and the same no-penguin rejection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np
+from numpy.typing import ArrayLike
 
-from service.model.formats import Backend, ModelFormatError, backend_file, load_backend
+from service.model.formats import Backend, ModelFormatError, backend_file
 from service.model.metadata import (
     ModelIntegrityError,
     ModelMetadata,
     read_metadata,
     verify_model_file,
 )
+from service.model.networks import Network, load_network
 
 
 @dataclass(frozen=True)
@@ -35,22 +36,32 @@ class Prediction:
 class Classifier:
     """A model whose file was verified against its metadata, ready for inference."""
 
-    module: Callable[[torch.Tensor], torch.Tensor]  # TorchScript, or formats.OnnxModule
+    network: Network  # the backend running the verified file (networks.py)
     metadata: ModelMetadata
 
-    @torch.inference_mode()
-    def logits(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.module(batch)
+    @property
+    def module(self) -> object:
+        """The backend's own model object (the TorchScript module, for training's tools)."""
+        return self.network.module
 
-    def predict(self, batch: torch.Tensor) -> list[Prediction]:
-        return interpret(self.logits(batch), self.metadata)
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 photos at the input size to their (N, labels) logits."""
+        return self.network(pixels)
+
+    def predict(self, pixels: np.ndarray) -> list[Prediction]:
+        return interpret(self.logits(pixels), self.metadata)
 
 
-def calibrated_probabilities(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    return torch.softmax(logits.float() / temperature, dim=-1)
+def calibrated_probabilities(logits: ArrayLike, temperature: float) -> np.ndarray:
+    """Softmax of the logits over the temperature, row by row, in float32 as the network's
+    own arithmetic."""
+    scaled = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exponentials = np.exp(scaled)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def interpret(logits: torch.Tensor, metadata: ModelMetadata) -> list[Prediction]:
+def interpret(logits: ArrayLike, metadata: ModelMetadata) -> list[Prediction]:
     """Apply the calibration temperature and the rejection rule to a batch of logits.
 
     A photo is rejected when the reject class wins, or when the best species is less probable
@@ -59,9 +70,9 @@ def interpret(logits: torch.Tensor, metadata: ModelMetadata) -> list[Prediction]
     """
     probabilities = calibrated_probabilities(logits, metadata.temperature)
     reject_index = metadata.labels.index(metadata.rejection.label)
-    species_probs = probabilities.clone()
+    species_probs = probabilities.copy()
     species_probs[:, reject_index] = -1.0
-    best_species = species_probs.argmax(dim=-1)
+    best_species = species_probs.argmax(axis=-1)
     predictions = []
     for row, best in zip(probabilities.tolist(), best_species.tolist(), strict=True):
         best_probability = row[best]
@@ -97,20 +108,18 @@ def load_classifier(model_path: Path, *, backend: Backend = "torchscript",
     path = backend_file(model_path, backend)
     verify_model_file(path, metadata, backend)
     try:
-        module = load_backend(path, backend, threads=threads)
+        network = load_network(path, backend, metadata.preprocessing, threads=threads)
     except ModelFormatError as error:
         raise ModelIntegrityError(str(error)) from error
-    _check_outputs(module, metadata)
-    return Classifier(module=module, metadata=metadata)
+    _check_outputs(network, metadata)
+    return Classifier(network=network, metadata=metadata)
 
 
-def _check_outputs(module: Callable[[torch.Tensor], torch.Tensor],
-                   metadata: ModelMetadata) -> None:
+def _check_outputs(network: Network, metadata: ModelMetadata) -> None:
     """A model whose outputs do not match the labels would name the wrong species."""
     size = metadata.preprocessing.input_size
     try:
-        with torch.inference_mode():
-            logits = module(torch.zeros(1, 3, size, size))
+        logits = network(np.zeros((1, size, size, 3), dtype=np.uint8))
     except RuntimeError as error:
         raise ModelIntegrityError(
             f"model does not accept a 1x3x{size}x{size} input as its metadata says: {error}"

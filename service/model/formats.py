@@ -3,9 +3,13 @@
 Export and loading live here together so that a later move to another format (torch.export,
 ONNX) changes this file only. Two backends run the same network: TorchScript runs the model
 file itself, ONNX Runtime runs its ONNX export beside it (training/export_onnx.py,
-MODEL_BACKEND=onnx), wrapped so that it is called exactly like the TorchScript module. Which
-file a backend reads and how it is loaded is decided here; verifying it against its checksum is
-one path for both (metadata.verify_model_file, called by classifier.load_classifier).
+MODEL_BACKEND=onnx). Which file a backend reads and how it is loaded is decided here; verifying
+it against its checksum is one path for both (metadata.verify_model_file, called by
+classifier.load_classifier).
+
+Neither torch nor ONNX Runtime is imported until a file of its format is loaded or written:
+a service on ONNX Runtime never loads torch, which alone is 1.4 s and 500 MiB of a start-up
+(loadtest/BENCHMARK.md).
 
 torch 2.14 marks every `torch.jit` entry point as deprecated with a FutureWarning; TorchScript is
 still this product's contract, so exactly those warnings are silenced, and only around our own
@@ -16,11 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import torch
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_NAME = "torchscript"
 ONNX_SUFFIX = ".onnx"
@@ -49,6 +56,8 @@ def export_model(model: torch.nn.Module, path: Path) -> None:
     Freezing inlines the weights as constants and folds batch norm into convolutions, which makes
     the served graph smaller and faster than the training module.
     """
+    import torch
+
     model = model.eval()
     with _jit_deprecation_silenced():
         scripted = torch.jit.script(model)
@@ -62,6 +71,8 @@ def load_model(path: Path) -> torch.nn.Module:
     Raises `ModelFormatError` when the file is not a model this module wrote, so callers can
     report a clear reason instead of a TorchScript stack trace.
     """
+    import torch
+
     try:
         with _jit_deprecation_silenced():
             module = torch.jit.load(str(path), map_location="cpu")
@@ -71,21 +82,17 @@ def load_model(path: Path) -> torch.nn.Module:
 
 
 class OnnxModule:
-    """An ONNX Runtime session called like the TorchScript module: a float NCHW batch in,
-    a logits tensor out."""
+    """An ONNX Runtime session as one call: a float32 NCHW batch in, its logits out (arrays)."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.output_name = session.get_outputs()[0].name
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        array = batch.detach().contiguous().numpy()
-        (logits,) = self.session.run([self.output_name], {self.input_name: array})
-        return torch.from_numpy(logits)
-
-    def eval(self) -> OnnxModule:
-        return self
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run([self.output_name],
+                                     {self.input_name: np.ascontiguousarray(batch)})
+        return logits
 
 
 def load_onnx_model(path: Path, *, threads: int) -> OnnxModule:
@@ -112,15 +119,6 @@ def load_onnx_model(path: Path, *, threads: int) -> OnnxModule:
 def backend_file(model_path: Path, backend: Backend) -> Path:
     """The file `backend` runs: the TorchScript model itself, or its ONNX export beside it."""
     return model_path.with_suffix(ONNX_SUFFIX) if backend == "onnx" else model_path
-
-
-def load_backend(path: Path, backend: Backend, *, threads: int
-                 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Load `path` (see `backend_file`) with `backend`. `threads` sizes ONNX Runtime's pool;
-    TorchScript uses torch's, which the inference runner sets (service/engine/inference.py)."""
-    if backend == "onnx":
-        return load_onnx_model(path, threads=threads)
-    return load_model(path)
 
 
 class ModelFormatError(Exception):

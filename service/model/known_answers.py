@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import io
 import math
+import random
 from dataclasses import dataclass
 
-import torch
 from PIL import Image
 
 from service.model.classifier import Classifier
 from service.model.metadata import KnownAnswer, KnownAnswers
-from service.model.preprocessing import bytes_to_input
+from service.model.preprocessing import bytes_to_pixels
 
 REFERENCE_COUNT = 4
 REFERENCE_SEED = 16
@@ -29,9 +29,8 @@ GRID = 4  # each photo is a GRID x GRID mosaic of random colours
 def reference_photo(seed: int, index: int, input_size: int) -> bytes:
     """A PNG mosaic of random colour blocks, the same for the same seed and index, larger than
     the model's input and not square, so resizing is exercised too."""
-    generator = torch.Generator().manual_seed(seed * 1000 + index)
-    colours = torch.randint(0, 256, (GRID, GRID, 3), generator=generator, dtype=torch.uint8)
-    mosaic = Image.frombytes("RGB", (GRID, GRID), bytes(colours.flatten().tolist()))
+    colours = random.Random(seed * 1000 + index).randbytes(GRID * GRID * 3)
+    mosaic = Image.frombytes("RGB", (GRID, GRID), colours)
     photo = mosaic.resize((input_size * 2, input_size * 3 // 2), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     photo.save(buffer, format="PNG")
@@ -46,8 +45,8 @@ def record_known_answers(classifier: Classifier, *, seed: int = REFERENCE_SEED,
     references = []
     for index in range(count):
         data = reference_photo(seed, index, metadata.preprocessing.input_size)
-        (prediction,) = classifier.predict(
-            bytes_to_input(data, metadata.preprocessing).unsqueeze(0))
+        pixels = bytes_to_pixels(data, size=metadata.preprocessing.input_size)
+        (prediction,) = classifier.predict(pixels[None])
         references.append(KnownAnswer(name=f"reference-{seed}-{index}",
                                       png_base64=base64.b64encode(data).decode("ascii"),
                                       probabilities=prediction.probabilities))

@@ -13,7 +13,7 @@ import functools
 import io
 import warnings
 
-import torch
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.model.errors import ApiError
@@ -145,64 +145,44 @@ def resize_square(image: Image.Image, size: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def to_uint8_tensor(image: Image.Image) -> torch.Tensor:
-    """HWC bytes of an RGB image as a CHW uint8 tensor, without a NumPy round trip."""
-    width, height = image.size
-    buffer = bytearray(image.tobytes())
-    return torch.frombuffer(buffer, dtype=torch.uint8).view(height, width, 3).permute(2, 0, 1)
+def to_pixels(image: Image.Image) -> np.ndarray:
+    """An RGB image's bytes as an (H, W, 3) uint8 array: the decoder's own order, one copy."""
+    return np.asarray(image, dtype=np.uint8)
 
 
-def normalize(pixels: torch.Tensor, spec: Preprocessing) -> torch.Tensor:
-    """uint8 CHW (or NCHW) pixels to the float input the network was trained on, in the same
-    memory layout (a channels-last batch stays channels-last).
+def normalize_array(pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """A uint8 (N, H, W, 3) batch to the float32 NCHW input the network was trained on, with
+    NumPy alone: the path of a service that runs ONNX Runtime and never imports torch.
 
-    `(x / 255 - mean) / std` is computed as one multiply-add, `x * scale + offset`, with scale
-    and offset laid out like the pixels' own memory: torch broadcasts a 3-vector over the
-    innermost dimension of a channels-last batch about ten times slower than it runs two
-    contiguous rows, and at batch 32 that made normalising cost more than the forward pass.
-    """
-    if pixels.dim() == 4 and _is_channels_last(pixels):
-        nhwc = pixels.permute(0, 2, 3, 1)  # a contiguous view of the same memory
-        scale, offset = _affine_rows(spec.mean, spec.std, pixels=nhwc.shape[1] * nhwc.shape[2])
-        flat = torch.addcmul(offset, nhwc.reshape(len(nhwc), -1).float(), scale)
-        return flat.view(nhwc.shape).permute(0, 3, 1, 2)
-    scale, offset = _affine_rows(spec.mean, spec.std, pixels=1)
-    shape = (-1, 1, 1)  # one value per channel, broadcast over contiguous rows of pixels
-    return torch.addcmul(offset.view(shape), pixels.float(), scale.view(shape))
-
-
-def _is_channels_last(pixels: torch.Tensor) -> bool:
-    return (pixels.is_contiguous(memory_format=torch.channels_last)
-            and not pixels.is_contiguous() and pixels.shape[1] == 3)
+    The transpose and the conversion to float are one pass into contiguous planes; scaling and
+    shifting each plane in place then works on long contiguous rows."""
+    planes = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
+    scale, offset = _affine(spec.mean, spec.std)
+    planes *= scale
+    planes += offset
+    return planes
 
 
 @functools.lru_cache(maxsize=8)
-def _affine_rows(mean: tuple[float, ...], std: tuple[float, ...], *, pixels: int
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale and offset for `pixels` pixels of interleaved channels (HWC order). Cached: the
-    same few input sizes are normalised over and over."""
-    scale = 1.0 / (torch.tensor(std, dtype=torch.float64) * 255.0)
-    offset = -torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)
-    return scale.repeat(pixels).float(), offset.repeat(pixels).float()
+def _affine(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """`(x / 255 - mean) / std` as `x * scale + offset`, shaped to broadcast over NCHW planes."""
+    std64 = np.asarray(std, dtype=np.float64)
+    scale = 1.0 / (std64 * 255.0)
+    offset = -np.asarray(mean, dtype=np.float64) / std64
+    return (scale.astype(np.float32).reshape(-1, 1, 1),
+            offset.astype(np.float32).reshape(-1, 1, 1))
 
 
 def bytes_to_pixels(
     data: bytes, *, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> torch.Tensor:
-    """Uploaded bytes to uint8 CHW pixels, `size` x `size`: decode, orient upright, resize.
+) -> np.ndarray:
+    """Uploaded bytes to (H, W, 3) uint8 pixels, `size` x `size`: decode, orient upright, resize.
 
     The one recipe every caller uses (serving, the batch command, training's data, the
     benchmark), so a photo is the same input wherever it is classified; `size` is the model's
     `input_size` (training keeps its photos a little larger, for random crops). Normalisation is
-    left to `normalize`, which the server applies to a whole batch at once.
+    left to the backend, which applies it to a whole batch at once (service/model/networks.py).
     """
     image = decode_image(data, draft_size=size, max_pixels=max_pixels)
-    return to_uint8_tensor(resize_square(image, size))
+    return to_pixels(resize_square(image, size))
 
-
-def bytes_to_input(
-    data: bytes, spec: Preprocessing, *, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> torch.Tensor:
-    """The whole path from uploaded bytes to a normalised CHW input tensor."""
-    pixels = bytes_to_pixels(data, size=spec.input_size, max_pixels=max_pixels)
-    return normalize(pixels, spec)

@@ -1,9 +1,10 @@
-"""Fuzzing the bytes-to-tensor path: whatever the bytes, only ApiError may escape.
+"""Fuzzing the bytes-to-pixels path: whatever the bytes, only ApiError may escape.
 
-`service.model.preprocessing.bytes_to_input` is everything an upload goes through before the model;
-any other exception there would be a 500. Hypothesis mutates valid images of every accepted
-format and mode (bit flips, overwritten bytes, truncation, insertions, deletions, spliced
-headers) and also feeds raw bytes behind each format's magic number.
+`service.model.preprocessing.bytes_to_pixels` is everything an upload goes through before the
+model (then normalisation, checked here too); any other exception there would be a 500.
+Hypothesis mutates valid images of every accepted format and mode (bit flips, overwritten
+bytes, truncation, insertions, deletions, spliced headers) and also feeds raw bytes behind each
+format's magic number.
 
 Time-bounded: FUZZ_SECONDS (default 12, what CI runs); `make fuzz FUZZ_SECONDS=600` runs longer.
 A failure is shrunk to a minimal input and printed; paste it into a regression test.
@@ -16,14 +17,14 @@ import os
 import time
 from collections import Counter
 
+import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from service.model.errors import ApiError
-from service.model.preprocessing import bytes_to_input
+from service.model.preprocessing import bytes_to_pixels, normalize_array
 
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "12"))
 MAX_PIXELS = 1_000_000  # small, so that each example decodes in milliseconds
@@ -105,18 +106,19 @@ fuzz_input = st.one_of(
 
 def check_one(data: bytes, spec, outcomes: Counter) -> None:
     try:
-        tensor = bytes_to_input(data, spec, max_pixels=MAX_PIXELS)
+        pixels = bytes_to_pixels(data, size=spec.input_size, max_pixels=MAX_PIXELS)
     except ApiError as rejected:
         assert 400 <= rejected.status < 500 and rejected.code and rejected.message
         outcomes[rejected.code] += 1
         return
-    assert tensor.shape == (3, spec.input_size, spec.input_size)
-    assert tensor.dtype == torch.float32 and torch.isfinite(tensor).all()
+    assert pixels.shape == (spec.input_size, spec.input_size, 3) and pixels.dtype == np.uint8
+    model_input = normalize_array(pixels[None], spec)
+    assert model_input.dtype == np.float32 and np.isfinite(model_input).all()
     outcomes["decoded"] += 1
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
-def test_bytes_to_input_lets_only_image_rejected_escape(tiny_metadata):
+def test_bytes_to_pixels_lets_only_image_rejected_escape(tiny_metadata):
     spec = tiny_metadata.preprocessing
     outcomes: Counter = Counter()
 

@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "service.batch": {"service.engine", "service.model", *CONFIGURATION},
     "service.batch_command": {"service.batch", "service.engine", "service.model",
                               *CONFIGURATION},
-    "service.__main__": {"service.http", *CONFIGURATION},
+    "service.__main__": {"service.http", "service.engine", "service.model", *CONFIGURATION},
     "training": {"service.model"},
 }
 

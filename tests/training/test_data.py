@@ -1,5 +1,6 @@
 """Training and evaluation see a photo exactly as serving feeds it to the model."""
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -25,6 +26,7 @@ def test_cached_photos_are_the_pixels_serving_feeds_the_model(tmp_path, encode):
     cached = cache_images(files, size=48, workers=1)
 
     assert cached.paths == paths  # the unreadable photo is skipped, the rest kept in order
-    served = torch.stack([bytes_to_pixels(data, size=48) for data in photos.values()])
+    served = torch.from_numpy(np.stack([bytes_to_pixels(data, size=48)
+                                        for data in photos.values()])).permute(0, 3, 1, 2)
     assert torch.equal(cached.pixels, served)
     assert not torch.equal(cached.pixels[0], cached.pixels[1])  # the orientation was applied

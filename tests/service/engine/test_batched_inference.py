@@ -19,8 +19,9 @@ import torch
 from PIL import Image
 
 from service.engine.inference import InferenceRunner
-from service.model.classifier import load_classifier
-from service.model.preprocessing import bytes_to_input, bytes_to_pixels
+from service.model.classifier import interpret, load_classifier
+from service.model.preprocessing import bytes_to_pixels
+from service.model.torch_network import normalize
 
 PROBABILITY_TOLERANCE = 1e-5
 
@@ -100,6 +101,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 # ---- parity -------------------------------------------------------------------------------
 
 
+def contiguous_nchw(pixels) -> torch.Tensor:
+    """One (H, W, 3) photo as a contiguous 1x3xHxW tensor, the layout training evaluates in."""
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()[None]
+
+
 def test_a_batch_gives_each_photo_the_probabilities_it_gets_alone(mobilenet_path, settings_for):
     classifier = load_classifier(mobilenet_path)
     spec = classifier.metadata.preprocessing
@@ -108,10 +114,10 @@ def test_a_batch_gives_each_photo_the_probabilities_it_gets_alone(mobilenet_path
         pixels = [bytes_to_pixels(noise_photo(seed), size=spec.input_size) for seed in range(12)]
         batched = runner.run_batch(pixels)
         alone = [runner.run_batch([one])[0] for one in pixels]
-        # The offline path (batch CLI, evaluation): contiguous NCHW, normalised per photo.
-        offline = [classifier.predict(bytes_to_input(noise_photo(seed), classifier.metadata
-                                                     .preprocessing).unsqueeze(0))[0]
-                   for seed in range(12)]
+        # Training's evaluation path: contiguous NCHW, normalised per photo.
+        with torch.inference_mode():
+            offline = [interpret(classifier.module(normalize(contiguous_nchw(one), spec)),
+                                 classifier.metadata)[0] for one in pixels]
     finally:
         runner.close()
     for together, single, reference in zip(batched, alone, offline, strict=True):

@@ -66,3 +66,29 @@ def test_real_server_classifies_an_upload_and_stops_cleanly_on_sigterm(server, t
     assert predictions[0]["status"] == 200 and predictions[0]["prediction"]["species"] == "Adelie"
     assert {"request_id", "latency_ms", "bytes_in", "bytes_out", "method"} <= set(predictions[0])
     assert any(line.get("message") == "model ready" for line in lines)
+
+
+def loaded_libraries(pid: int) -> set[str]:
+    """File names of the shared libraries a process has mapped (from /proc/PID/maps)."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return {Path(line.split()[-1]).name for line in maps if ".so" in line.split()[-1]}
+
+
+@pytest.mark.parametrize("backend", ["torchscript", "onnx"])
+def test_only_a_torchscript_server_loads_torch(tmp_path, tiny_model_path, backend, photo):
+    """A server on ONNX Runtime answers without ever loading torch (its start-up time and
+    memory: loadtest/BENCHMARK.md); one on TorchScript does load it, so the check can fail."""
+    with ServiceProcess(tiny_model_path, tmp_path / "server.log", MODEL_BACKEND=backend
+                        ) as service:
+        service.wait_until_ready()
+        answer = httpx.post(f"{service.url}/predict", timeout=30,
+                            files={"file": ("red.jpg", photo("red"), "image/jpeg")}).json()
+        model = httpx.get(f"{service.url}/model", timeout=30).json()
+        libraries = loaded_libraries(service.process.pid)
+    assert answer["species"] == "Adelie" and model["backend"] == backend
+    torch_libraries = {name for name in libraries if name.startswith("libtorch")}
+    onnx_libraries = {name for name in libraries if "onnxruntime" in name}
+    if backend == "onnx":
+        assert not torch_libraries and onnx_libraries
+    else:
+        assert torch_libraries and not onnx_libraries

@@ -10,7 +10,7 @@ from PIL import Image
 from service.model.classifier import load_classifier
 from service.model.known_answers import largest_difference, photo_bytes, reference_photo
 from service.model.metadata import KNOWN_ANSWER_TOLERANCE, ModelMetadata, read_metadata
-from service.model.preprocessing import bytes_to_input
+from service.model.preprocessing import bytes_to_pixels
 
 
 def test_reference_photos_are_deterministic_pngs_larger_than_the_input():
@@ -28,8 +28,9 @@ def test_export_records_what_the_exported_file_answers(tiny_model_path, tiny_met
     assert len(known.references) >= 3
     classifier = load_classifier(tiny_model_path)
     for reference in known.references:
-        batch = bytes_to_input(photo_bytes(reference), tiny_metadata.preprocessing).unsqueeze(0)
-        (prediction,) = classifier.predict(batch)
+        pixels = bytes_to_pixels(photo_bytes(reference),
+                                 size=tiny_metadata.preprocessing.input_size)
+        (prediction,) = classifier.predict(pixels[None])
         assert prediction.probabilities == reference.probabilities  # exactly, not nearly
     answers = {max(r.probabilities, key=r.probabilities.get) for r in known.references}
     assert len(answers) > 1  # the references do not all get the same answer

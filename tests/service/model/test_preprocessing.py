@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from service.model.errors import ApiError
-from service.model.preprocessing import bytes_to_input, decode_image, normalize
+from service.model.preprocessing import bytes_to_pixels, decode_image, normalize_array
+from service.model.torch_network import as_batch, normalize
 
 RED = (230, 20, 20)
 
@@ -74,17 +76,36 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped(encode):
     assert 120 <= grey[0] <= 135  # clipping to 8 bits would give 255
 
 
-def test_one_pixel_image_becomes_a_full_input_tensor(photo, tiny_metadata):
+def test_one_pixel_image_becomes_a_full_input(photo, tiny_metadata):
     spec = tiny_metadata.preprocessing
-    tensor = bytes_to_input(photo("red", size=(1, 1), fmt="PNG"), spec)
-    assert tensor.shape == (3, spec.input_size, spec.input_size)
-    assert torch.isfinite(tensor).all()
+    pixels = bytes_to_pixels(photo("red", size=(1, 1), fmt="PNG"), size=spec.input_size)
+    assert pixels.shape == (spec.input_size, spec.input_size, 3) and pixels.dtype == np.uint8
+    assert (pixels == pixels[0, 0]).all()  # the one pixel, everywhere
 
 
-def test_input_tensor_is_normalised_with_the_metadata_statistics(encode, tiny_metadata):
+@pytest.mark.parametrize("path", ["numpy", "torch"])
+def test_input_is_normalised_with_the_metadata_statistics(encode, tiny_metadata, path):
+    """Both backends' normalisation (ONNX Runtime's NumPy, TorchScript's torch) give
+    (x/255 - mean)/std per channel."""
     spec = tiny_metadata.preprocessing
-    tensor = bytes_to_input(encode(Image.new("RGB", (4, 4), (255, 0, 0)), "PNG"), spec)
-    assert tensor[0].mean().item() == pytest.approx((1.0 - spec.mean[0]) / spec.std[0], abs=1e-4)
+    pixels = bytes_to_pixels(encode(Image.new("RGB", (4, 4), (255, 0, 0)), "PNG"),
+                             size=spec.input_size)[None]
+    if path == "numpy":
+        planes = normalize_array(pixels, spec)
+    else:
+        planes = normalize(as_batch(pixels), spec).numpy()
+    assert planes.shape == (1, 3, spec.input_size, spec.input_size)
+    expected = [(value - mean) / std for value, mean, std in zip((1.0, 0.0, 0.0), spec.mean,
+                                                                 spec.std, strict=True)]
+    np.testing.assert_allclose(planes[0].mean(axis=(1, 2)), expected, rtol=0, atol=1e-4)
+
+
+def test_both_backends_normalise_a_batch_alike(tiny_metadata):
+    """ONNX Runtime's NumPy path and TorchScript's torch path must feed the same numbers."""
+    spec = tiny_metadata.preprocessing
+    nhwc = np.random.default_rng(0).integers(0, 256, (3, 17, 23, 3), dtype=np.uint8)
+    np.testing.assert_allclose(normalize_array(nhwc, spec),
+                               normalize(as_batch(nhwc), spec).numpy(), rtol=0, atol=1e-6)
 
 
 
