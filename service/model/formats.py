@@ -82,7 +82,11 @@ def load_model(path: Path) -> torch.nn.Module:
 
 
 class OnnxModule:
-    """An ONNX Runtime session as one call: a float32 NCHW batch in, its logits out (arrays)."""
+    """An ONNX Runtime session as one call: a float32 NCHW batch in, its logits out (arrays).
+
+    ONNX Runtime's own exceptions derive from Exception alone; a failed run is raised as the
+    RuntimeError a TorchScript module raises, so callers handle both backends the same way
+    (classifier._check_outputs names a wrong input size)."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
@@ -90,8 +94,11 @@ class OnnxModule:
         self.output_name = session.get_outputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        (logits,) = self.session.run([self.output_name],
-                                     {self.input_name: np.ascontiguousarray(batch)})
+        try:
+            (logits,) = self.session.run([self.output_name],
+                                         {self.input_name: np.ascontiguousarray(batch)})
+        except Exception as error:  # ORT's pybind11 exception types share no narrower base
+            raise RuntimeError(str(error)) from error
         return logits
 
 

@@ -101,3 +101,18 @@ def test_a_file_that_is_not_an_onnx_model_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a model at all")
     with pytest.raises(ModelFormatError, match="not a loadable ONNX model"):
         load_onnx_model(path, threads=1)
+
+
+def test_a_wrong_input_size_is_named_under_onnx_runtime(tiny_model_path, tmp_path):
+    """Metadata that promises another input size than the ONNX export takes: refused with the
+    reason, as TorchScript's is (tests/reliability/test_model_faults.py), not with ONNX
+    Runtime's own exception type."""
+    for suffix in (".pt", ".onnx", ".json"):
+        shutil.copy(tiny_model_path.with_suffix(suffix), tmp_path)
+    model_path = tmp_path / tiny_model_path.name
+    metadata = read_metadata(model_path)
+    wrong_size = metadata.preprocessing.input_size + 16
+    wrong = metadata.preprocessing.model_copy(update={"input_size": wrong_size})
+    write_metadata(model_path, metadata.model_copy(update={"preprocessing": wrong}))
+    with pytest.raises(ModelIntegrityError, match=f"does not accept a 1x3x{wrong_size}x"):
+        load_classifier(model_path, backend="onnx")
