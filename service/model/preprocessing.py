@@ -157,20 +157,25 @@ def normalize_array(pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:
     The transpose and the conversion to float are one pass into contiguous planes; scaling and
     shifting each plane in place then works on long contiguous rows."""
     planes = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
-    scale, offset = _affine(spec.mean, spec.std)
+    scale, offset = _per_plane(spec.mean, spec.std)
     planes *= scale
     planes += offset
     return planes
 
 
-@functools.lru_cache(maxsize=8)
-def _affine(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """`(x / 255 - mean) / std` as `x * scale + offset`, shaped to broadcast over NCHW planes."""
+def normalisation_affine(mean: tuple[float, ...], std: tuple[float, ...]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """`(x / 255 - mean) / std` as `x * scale + offset`: the per-channel scale and offset, in
+    float64, that both backends' normalisation use (this module's, and torch_network's)."""
     std64 = np.asarray(std, dtype=np.float64)
-    scale = 1.0 / (std64 * 255.0)
-    offset = -np.asarray(mean, dtype=np.float64) / std64
-    return (scale.astype(np.float32).reshape(-1, 1, 1),
-            offset.astype(np.float32).reshape(-1, 1, 1))
+    return 1.0 / (std64 * 255.0), -np.asarray(mean, dtype=np.float64) / std64
+
+
+@functools.lru_cache(maxsize=8)
+def _per_plane(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and offset in float32, shaped to broadcast over NCHW planes."""
+    return tuple(values.astype(np.float32).reshape(-1, 1, 1)
+                 for values in normalisation_affine(mean, std))
 
 
 def bytes_to_pixels(

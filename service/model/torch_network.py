@@ -14,6 +14,7 @@ import torch
 
 from service.model.formats import load_model
 from service.model.metadata import Preprocessing
+from service.model.preprocessing import normalisation_affine
 
 # NHWC-strided input lets oneDNN skip a layout conversion per convolution: measured 1.6 to 2.3x
 # the images/s of contiguous input at batch 8 to 16, slightly slower at batch 1 (BENCHMARK.md).
@@ -80,6 +81,6 @@ def _affine_rows(mean: tuple[float, ...], std: tuple[float, ...], *, pixels: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale and offset for `pixels` pixels of interleaved channels (HWC order). Cached: the
     same few input sizes are normalised over and over."""
-    scale = 1.0 / (torch.tensor(std, dtype=torch.float64) * 255.0)
-    offset = -torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)
-    return scale.repeat(pixels).float(), offset.repeat(pixels).float()
+    scale, offset = normalisation_affine(mean, std)
+    return (torch.from_numpy(np.tile(scale, pixels)).float(),
+            torch.from_numpy(np.tile(offset, pixels)).float())
