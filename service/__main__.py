@@ -14,6 +14,8 @@ it equally makes a SIGTERM during startup, before uvicorn listens, a clean exit.
 from __future__ import annotations
 
 import gc
+import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -21,7 +23,12 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
-from service.engine.allocator import keep_freed_memory_for_reuse
+from service.engine.allocator import (
+    MMAP_THRESHOLD,
+    OPERATOR_SETTINGS,
+    TRIM_THRESHOLD,
+    keep_freed_memory_for_reuse,
+)
 from service.http.app import create_app
 from service.http.logging_setup import configure_logging
 from service.model.networks import import_backend
@@ -36,9 +43,24 @@ GRACEFUL_SHUTDOWN_SECONDS = 8
 # the side that closes first.
 KEEP_ALIVE_SECONDS = 620
 
+log = logging.getLogger("service")
+
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     sys.exit(0)
+
+
+def _report_allocator(fixed: bool) -> None:
+    """Say which malloc thresholds the process runs with: they decide how much freed memory it
+    keeps, which an operator reading its memory graph needs to know (loadtest/MEMORY.md)."""
+    if fixed:
+        log.info("malloc thresholds fixed", extra={"mmap_threshold_bytes": MMAP_THRESHOLD,
+                                                   "trim_threshold_bytes": TRIM_THRESHOLD})
+    else:
+        log.info("malloc thresholds left to the environment or the C library",
+                 extra={"malloc_environment": {name: os.environ[name]
+                                               for name in OPERATOR_SETTINGS
+                                               if name in os.environ}})
 
 
 def main() -> None:
@@ -48,7 +70,8 @@ def main() -> None:
     except ValidationError as error:
         sys.exit(f"invalid configuration in environment variables:\n{error}")
     configure_logging(settings.log_level)
-    keep_freed_memory_for_reuse()  # before the model's memory is allocated: allocator.py
+    # Before the model's memory is allocated: engine/allocator.py.
+    _report_allocator(keep_freed_memory_for_reuse())
     app = create_app(settings)
     import_backend(settings.model_backend)
     # Every object imported so far (torch's, FastAPI's: about 220,000) lives as long as the

@@ -5,6 +5,8 @@
   `torch.jit.optimize_for_inference`), and ONNX Runtime on its ONNX export if given;
 - one batch-1 forward pass, and one decode (the service's path: draft-mode JPEG decoding, one
   resize, uint8 pixels), the two parts of a lone request's latency;
+- the same two parts run one after the other, as a lone request runs them in the service
+  (decoded on one thread, answered by the classifier on another), without HTTP;
 - the naive path's decode (whole photo, torchvision transforms), for comparison.
 
     python -m loadtest.bench.components --model M.pt --threads 1 --photos DIR --out parts.json
@@ -19,15 +21,17 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from service.engine.allocator import keep_freed_memory_for_reuse
+from service.model.classifier import Classifier, load_classifier
 from service.model.formats import load_model
 from service.model.metadata import Preprocessing, read_metadata
-from service.model.preprocessing import bytes_to_pixels, normalize_array
-from service.model.torch_network import as_batch, normalize
+from service.model.preprocessing import bytes_to_pixels
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 NORMALISE_BATCHES = (1, 8, 32)
@@ -114,19 +118,62 @@ def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
     return {"images_per_second": table, "batch1_ms": batch1_ms}
 
 
-def normalise_costs(spec: Preprocessing) -> dict[str, dict[int, float]]:
-    """Median ms to stack and normalise a batch of decoded uint8 photos, as the inference
-    runner and each backend do before every pass (service/engine/inference.py,
-    service/model/networks.py), by batch size: TorchScript's channels-last torch path and ONNX
-    Runtime's NumPy path."""
+def served_classifiers(model_path: Path, onnx_path: Path | None, threads: int
+                       ) -> dict[str, Classifier]:
+    """The service's own classifier on each backend the run measures (ONNX Runtime's from the
+    export's folder, whose metadata records the export's checksum; the bench passes an export
+    only when ONNX Runtime is installed)."""
+    classifiers = {"torchscript": load_classifier(model_path, threads=threads)}
+    if onnx_path is not None and onnx_path.exists():
+        classifiers["onnxruntime"] = load_classifier(onnx_path.with_suffix(".pt"),
+                                                     backend="onnx", threads=threads)
+    return classifiers
+
+
+def normalise_costs(classifiers: dict[str, Classifier], spec: Preprocessing
+                    ) -> dict[str, dict[int, float]]:
+    """Median ms to stack and prepare a batch of decoded uint8 photos, as the inference runner
+    and each backend's network do before every pass (service/engine/inference.py,
+    Network.prepare), by batch size."""
     side = spec.input_size
     photos = [np.random.default_rng(index).integers(0, 256, (side, side, 3), dtype=np.uint8)
               for index in range(max(NORMALISE_BATCHES))]
-    paths = {"torchscript": lambda batch: normalize(as_batch(np.stack(batch)), spec),
-             "onnxruntime": lambda batch: normalize_array(np.stack(batch), spec)}
-    return {name: {size: round(median_ms(lambda size=size, path=path: path(photos[:size]), 30),
-                               2) for size in NORMALISE_BATCHES}
-            for name, path in paths.items()}
+    return {name: {size: round(median_ms(lambda size=size, classifier=classifier:
+                                         classifier.network.prepare(np.stack(photos[:size])),
+                                         30), 2)
+                   for size in NORMALISE_BATCHES}
+            for name, classifier in classifiers.items()}
+
+
+def lone_request_costs(classifiers: dict[str, Classifier], photo_dir: Path, spec: Preprocessing,
+                       rounds: int = 3) -> dict[str, dict[str, float]]:
+    """A lone request's decode and pass as the service runs them at C=1, minus HTTP: each photo
+    decoded on one thread, then answered by the classifier (batch of one) on another, one after
+    the other, medians over the photos and rounds.
+
+    Timed apart, in loops of their own, each part starts with the caches as its previous run
+    left them; run in turn, the pass starts after a decode (and the other way round), which is
+    the cost the C=1 target's budget does not see."""
+    uploads = [path.read_bytes() for path in sorted(photo_dir.glob("*.jpg"))]
+    out = {}
+    with ThreadPoolExecutor(1) as decoder, ThreadPoolExecutor(1) as inference:
+        for name, classifier in classifiers.items():
+            inference.submit(classifier.network.configure_thread).result()
+            decode_ms, pass_ms, serial_ms = [], [], []
+            for _ in range(rounds):
+                for data in uploads:
+                    started = time.perf_counter()
+                    pixels = decoder.submit(bytes_to_pixels, data, size=spec.input_size).result()
+                    decoded = time.perf_counter()
+                    inference.submit(classifier.predict, pixels[None]).result()
+                    answered = time.perf_counter()
+                    decode_ms.append(decoded - started)
+                    pass_ms.append(answered - decoded)
+                    serial_ms.append(answered - started)
+            out[name] = {key: round(statistics.median(values) * 1000, 2) for key, values in
+                         (("decode_ms", decode_ms), ("pass_ms", pass_ms),
+                          ("serial_ms", serial_ms))}
+    return out
 
 
 def decode_costs(photo_dir: Path, spec: Preprocessing) -> dict:
@@ -158,13 +205,16 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=1.5, help="seconds per measurement")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    keep_freed_memory_for_reuse()  # the service's allocator settings (engine/allocator.py)
     torch.set_num_threads(args.threads)
     spec = read_metadata(args.model).preprocessing
     result = {"threads": args.threads,
               **ceiling(args.model, args.threads, args.budget, spec.input_size, args.onnx)}
-    result["normalise_ms"] = normalise_costs(spec)
+    classifiers = served_classifiers(args.model, args.onnx, args.threads)
+    result["normalise_ms"] = normalise_costs(classifiers, spec)
     if args.photos:
         result.update(decode_costs(args.photos, spec))
+        result["lone_request"] = lone_request_costs(classifiers, args.photos, spec)
     args.out.write_text(json.dumps(result, indent=1))
 
 

@@ -29,6 +29,10 @@ class Network(Protocol):
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 photos at the input size to (N, labels) float32 logits."""
 
+    def prepare(self, pixels: np.ndarray) -> Any:
+        """The batch as this backend's network takes it (normalised): the part of a call that
+        is not the forward pass, apart so that the benchmark can time it as served."""
+
     def configure_thread(self) -> None:
         """Called once on the thread that will run the passes (some settings are per thread)."""
 
@@ -41,7 +45,10 @@ class OnnxNetwork:
         self.spec = spec
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        return self.module(normalize_array(pixels, self.spec))
+        return self.module(self.prepare(pixels))
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        return normalize_array(pixels, self.spec)
 
     def configure_thread(self) -> None:
         """Nothing to do: the session's thread count was set when it was created."""

@@ -31,7 +31,11 @@ class TorchScriptNetwork:
 
     @torch.inference_mode()
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        return self.module(normalize(as_batch(pixels), self.spec)).numpy()
+        return self.module(self.prepare(pixels)).numpy()
+
+    @torch.inference_mode()
+    def prepare(self, pixels: np.ndarray) -> torch.Tensor:
+        return normalize(as_batch(pixels), self.spec)
 
     def configure_thread(self) -> None:
         """The intra-op thread count is per calling thread in some torch builds: set it there."""

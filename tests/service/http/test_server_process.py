@@ -66,6 +66,9 @@ def test_real_server_classifies_an_upload_and_stops_cleanly_on_sigterm(server, t
     assert predictions[0]["status"] == 200 and predictions[0]["prediction"]["species"] == "Adelie"
     assert {"request_id", "latency_ms", "bytes_in", "bytes_out", "method"} <= set(predictions[0])
     assert any(line.get("message") == "model ready" for line in lines)
+    (allocator,) = [line for line in lines if line["message"].startswith("malloc thresholds")]
+    assert allocator["message"] == "malloc thresholds fixed"
+    assert allocator["trim_threshold_bytes"] == 64 * 1024 * 1024
 
 
 def loaded_libraries(pid: int) -> set[str]:
@@ -77,9 +80,12 @@ def loaded_libraries(pid: int) -> set[str]:
 @pytest.mark.parametrize("backend", ["torchscript", "onnx"])
 def test_only_a_torchscript_server_loads_torch(tmp_path, tiny_model_path, backend, photo):
     """A server on ONNX Runtime answers without ever loading torch (its start-up time and
-    memory: loadtest/BENCHMARK.md); one on TorchScript does load it, so the check can fail."""
-    with ServiceProcess(tiny_model_path, tmp_path / "server.log", MODEL_BACKEND=backend
-                        ) as service:
+    memory: loadtest/BENCHMARK.md); one on TorchScript does load it, so the check can fail.
+    Either leaves an operator's malloc setting alone, and its log says so."""
+    log_path = tmp_path / "server.log"
+    # An operator's malloc setting is left alone, and the log says so.
+    with ServiceProcess(tiny_model_path, log_path, MODEL_BACKEND=backend,
+                        MALLOC_TRIM_THRESHOLD_="1048576") as service:
         service.wait_until_ready()
         answer = httpx.post(f"{service.url}/predict", timeout=30,
                             files={"file": ("red.jpg", photo("red"), "image/jpeg")}).json()
@@ -92,3 +98,6 @@ def test_only_a_torchscript_server_loads_torch(tmp_path, tiny_model_path, backen
         assert not torch_libraries and onnx_libraries
     else:
         assert torch_libraries and not onnx_libraries
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    (allocator,) = [line for line in lines if line["message"].startswith("malloc thresholds")]
+    assert allocator["malloc_environment"] == {"MALLOC_TRIM_THRESHOLD_": "1048576"}

@@ -68,6 +68,15 @@ def test_both_backends_run_the_same_network(tiny_model_path, backend):
     assert classifier.metadata == reference.metadata
 
 
+def test_a_call_is_the_network_on_the_prepared_batch(tiny_model_path, backend):
+    """The benchmark times `prepare` as the part of each pass that is not the network itself."""
+    network = load_classifier(tiny_model_path, backend=backend).network
+    batch = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    with torch.inference_mode():
+        direct = np.asarray(network.module(network.prepare(batch)))
+    np.testing.assert_array_equal(direct, network(batch))
+
+
 def test_each_backend_verifies_the_file_it_runs(tiny_model_path, tmp_path, backend):
     """One checksum path for both formats: replacing the file a backend runs is refused, and
     the other backend's file is not what is checked."""
