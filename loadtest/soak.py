@@ -12,11 +12,11 @@ After the warm-up (--warmup-minutes), memory must stay flat: the slope of a leas
 through the RSS samples must stay under --max-slope MB/min, or the run must show a plateau (the
 slope over its second half under the same limit: a leak climbs through both halves, while an
 allocator filling up the memory it keeps for reuse climbs early and stops). Nothing may fail
-except deliberate
-503s (`overloaded`, `queue_timeout`) and the broken uploads' 400s. The server must then stop
-cleanly on SIGTERM (exit status 0). The report (conditions, RSS over time, latency
-percentiles, error counts, verdict) is written to --out (loadtest/SOAK.md); the exit status is
-0 on PASS, 1 on FAIL. Every RSS sample is also written as CSV (--samples), for a closer look.
+except deliberate 503s (`overloaded`, `queue_timeout`) and the broken uploads' 400s. The
+server must then stop cleanly on SIGTERM (exit status 0). The report (conditions, RSS over
+time, latency percentiles, error counts, verdict) is written to --out (loadtest/SOAK.md); the
+exit status is 0 on PASS, 1 on FAIL. Every RSS sample is also written as CSV (--samples), for
+a closer look.
 
 Independent of Locust (loadtest/locustfile.py has its own soak scenario for a deployed service):
 the server is started by loadtest/servers.py and loaded by loadtest/loadgen.py's client, like the

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import signal
 import sys
 from types import FrameType
@@ -25,9 +24,9 @@ from pydantic import ValidationError
 
 from service.engine.allocator import (
     MMAP_THRESHOLD,
-    OPERATOR_SETTINGS,
     TRIM_THRESHOLD,
     keep_freed_memory_for_reuse,
+    operator_settings,
 )
 from service.http.app import create_app
 from service.http.logging_setup import configure_logging
@@ -58,9 +57,7 @@ def _report_allocator(fixed: bool) -> None:
                                                    "trim_threshold_bytes": TRIM_THRESHOLD})
     else:
         log.info("malloc thresholds left to the environment or the C library",
-                 extra={"malloc_environment": {name: os.environ[name]
-                                               for name in OPERATOR_SETTINGS
-                                               if name in os.environ}})
+                 extra={"malloc_environment": operator_settings()})
 
 
 def main() -> None:

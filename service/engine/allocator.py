@@ -31,10 +31,15 @@ TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # glibc's own ratio between the two
 OPERATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
+def operator_settings() -> dict[str, str]:
+    """The thresholds the environment sets (MALLOC_*), which the process leaves as they are."""
+    return {name: os.environ[name] for name in OPERATOR_SETTINGS if name in os.environ}
+
+
 def keep_freed_memory_for_reuse() -> bool:
     """Fix the two thresholds, unless the environment sets either; True when they were set
     (a C library other than glibc has no `mallopt`, and nothing changes)."""
-    if any(name in os.environ for name in OPERATOR_SETTINGS):
+    if operator_settings():
         return False
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
