@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import statistics
@@ -29,7 +30,7 @@ import torch
 
 from service.engine.allocator import keep_freed_memory_for_reuse
 from service.model.classifier import Classifier, load_classifier
-from service.model.formats import load_model
+from service.model.formats import load_model, load_onnx_model
 from service.model.metadata import Preprocessing, read_metadata
 from service.model.preprocessing import bytes_to_pixels
 
@@ -83,20 +84,12 @@ def torchscript_variants(model_path: Path) -> dict[str, Callable[[torch.Tensor],
 
 
 def onnx_variant(onnx_path: Path | None, threads: int) -> Callable[[torch.Tensor], object] | None:
-    """ONNX Runtime on the same network, same thread count, if an export and ORT are there."""
-    if onnx_path is None or not onnx_path.exists():
+    """ONNX Runtime on the same network, loaded as the service loads it (same thread count),
+    if an export and ONNX Runtime are there."""
+    if onnx_path is None or not onnx_path.exists() or not importlib.util.find_spec("onnxruntime"):
         return None
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(onnx_path), options,
-                                           providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x.numpy()})
+    module = load_onnx_model(onnx_path, threads=threads)
+    return lambda x: module(x.numpy())
 
 
 def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
