@@ -49,10 +49,16 @@ def assert_refused(server: LiveServer, response: RawResponse, status: int, code:
 
 # ---- upload size
 
-def test_declared_length_over_the_limit_is_refused_before_any_body_byte(server):
+@pytest.mark.parametrize(("path", "content_type", "declared"), [
+    ("/predict", "image/jpeg", 100 * LIMIT),
+    ("/predict/batch", multipart_type(), BATCH_LIMIT + DISCARD_LIMIT + 1),
+])
+def test_declared_length_over_the_limit_is_refused_before_any_body_byte(
+        server, path, content_type, declared):
+    """A body declared larger than the discarding would ever read is refused at once."""
     before = server.resources()
-    head = request_head("POST", "/predict", {"Content-Type": "image/jpeg",
-                                             "Content-Length": str(100 * LIMIT)})
+    head = request_head("POST", path, {"Content-Type": content_type,
+                                       "Content-Length": str(declared)})
     response = raw_exchange(server.port, head, [])  # not one byte of the body is sent
     assert_refused(server, response, 413, "upload_too_large")
     assert response.headers["connection"] == "close" and response.closed
@@ -91,10 +97,16 @@ def test_chunked_body_over_the_limit_is_refused_while_streaming_with_flat_memory
     server.assert_resources_back(before)
 
 
-def test_batch_declared_over_its_limit_is_refused_at_once(server):
+def test_batch_declared_one_byte_over_its_limit_is_refused_after_its_body_is_discarded(server):
+    """Declared within the discarding's bound, the body is read and dropped before the 413, so
+    a client that writes it all before reading still reads the refusal. (Never sent, the
+    server would wait out REFUSED_BODY_DISCARD_SECONDS first: test_refusals_readable.py.)"""
     head = request_head("POST", "/predict/batch", {"Content-Type": multipart_type(),
                                                    "Content-Length": str(BATCH_LIMIT + 1)})
-    assert_refused(server, raw_exchange(server.port, head, []), 413, "upload_too_large")
+    body = [*repeat(b"\xff" * 65536, BATCH_LIMIT), b"\xff"]  # exactly as declared
+    response = raw_exchange(server.port, head, body)
+    assert_refused(server, response, 413, "upload_too_large")
+    assert response.bytes_sent == BATCH_LIMIT + 1
 
 
 def test_a_large_file_part_under_the_limit_leaves_no_temporary_file(server):
