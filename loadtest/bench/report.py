@@ -353,8 +353,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Server CPU ms/req: CPU time (all threads) the server used per answered request "
               "in the measured window (and that of its main thread, the event loop): what a "
               "request costs, however much of the machine the server got. Mean pass: the "
-              "service's own forward passes in the window (its batch-duration metric: "
-              "normalising the batch and reading its answers included)."]
+              "service's own forward passes in the window (its batch-duration metric, timed "
+              "on the inference thread: normalising the batch and reading its answers "
+              "included, the hand-offs to and from the event loop not)."]
     lines += _measurements_section(service.get("measurements"))
     lines += _batch_command_section(result)
     cold = service["cold_start"]

@@ -95,11 +95,28 @@ class _Entry(Generic[Item, Result]):
         self.started = enqueued  # when its batch was taken to run (the end of its queueing)
 
 
+class _Timing:
+    """How long a call took on the thread that made it (failed calls included)."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+
+    def call(self, function: Callable[[list[Item]], Sequence[Result]], items: list[Item]
+             ) -> Sequence[Result]:
+        started = time.perf_counter()
+        try:
+            return function(items)
+        finally:
+            self.seconds = time.perf_counter() - started
+
+
 class MicroBatcher(Generic[Item, Result]):
     """Gathers concurrently submitted items into batches run one at a time by `run_batch`.
 
     `on_batch(size, seconds)` is called after each batch and `on_queue_depth(items)` whenever
-    the number of waiting items changes: the seam for metrics.
+    the number of waiting items changes: the seam for metrics. `seconds` is `run_batch`'s own
+    time on the executor's thread: the hand-offs to and from the event loop (longer when the
+    loop is busy) would otherwise be counted as forward pass.
     """
 
     def __init__(
@@ -216,10 +233,10 @@ class MicroBatcher(Generic[Item, Result]):
     async def _run(self, batch: list[_Entry[Item, Result]]) -> None:
         """One batch in the executor; its outcome goes to its own items only."""
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
+        timing = _Timing()
         try:
             results = await loop.run_in_executor(
-                self.executor, self.run_batch, [entry.item for entry in batch])
+                self.executor, timing.call, self.run_batch, [entry.item for entry in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"run_batch returned {len(results)} results for "
                                    f"{len(batch)} items")
@@ -229,8 +246,9 @@ class MicroBatcher(Generic[Item, Result]):
                     entry.future.set_exception(error)
             return
         finally:
-            with contextlib.suppress(Exception):  # a broken metrics hook must not stop serving
-                self.on_batch(len(batch), time.perf_counter() - started)
+            if timing.seconds is not None:  # None: cancelled before the executor ran it
+                with contextlib.suppress(Exception):  # a broken metrics hook must not stop serving
+                    self.on_batch(len(batch), timing.seconds)
         for entry, result in zip(batch, results, strict=True):
             if not entry.future.done():
                 entry.future.set_result(result)

@@ -79,7 +79,8 @@ class ServiceMetrics:
             f"{PREFIX}_batch_size", "Inputs per forward pass.", buckets=BATCH_SIZE_BUCKETS,
             registry=registry)
         self.batch_latency = Histogram(
-            f"{PREFIX}_batch_duration_seconds", "Time of one forward pass.",
+            f"{PREFIX}_batch_duration_seconds", "Time of one forward pass, on the inference "
+            "thread (normalising the batch and reading its answers included).",
             buckets=STAGE_BUCKETS, registry=registry)
         self.upload_bytes = Gauge(
             f"{PREFIX}_upload_bytes_in_flight", "Request body bytes held by requests in "

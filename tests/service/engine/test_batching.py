@@ -298,6 +298,27 @@ def test_metrics_hooks_hear_each_batch_and_the_queue_depth(executor):
     assert max(depths) == 5 and depths[-1] == 0
 
 
+def test_a_batch_is_timed_on_its_own_thread_not_by_the_busy_event_loop(executor):
+    """on_batch's seconds are run_batch's own: a loop busy elsewhere while the batch runs (and
+    so late to take its result) must not show up as forward-pass time in the metrics."""
+    recorder = Recorder()
+    recorder.gate = threading.Event()
+    seconds: list[float] = []
+
+    async def scenario():
+        batcher = make(executor, recorder, max_batch_wait_ms=0,
+                       on_batch=lambda size, took: seconds.append(took))
+        answers = asyncio.ensure_future(submit_all(batcher, [1]))
+        while not recorder.started.is_set():
+            await asyncio.sleep(0.001)
+        threading.Timer(0.05, recorder.gate.set).start()  # the batch runs about 50 ms...
+        time.sleep(0.5)  # ...while the loop is held up ten times as long
+        return await answers
+
+    assert asyncio.run(scenario()) == [2]
+    assert len(seconds) == 1 and 0.04 < seconds[0] < 0.25, seconds
+
+
 def test_closing_fails_whatever_is_still_waiting(executor):
     recorder = Recorder()
     recorder.gate = threading.Event()
