@@ -95,13 +95,17 @@ evaluate: $(VENV_STAMP) ## Evaluate a model on a labelled folder: make evaluate 
 robustness: $(VENV_STAMP) ## Evaluate under conditions training never had: make robustness DATA=dir [REPORT=file.json]
 	$(BIN)/python -m training.robustness --model $(MODEL) --data $(DATA) $(if $(REPORT),--report $(REPORT))
 
+# Rendered again whenever the renderer changes (its summary, written last, is older than a
+# source), so the card's figures are never measured on photos an older renderer drew.
 FRESH := data/fresh-90210
-$(FRESH): | $(VENV_STAMP)
-	$(BIN)/python -m training.render.dataset --out $@ --seed 90210 --per-class 200 --split 0,0,1
+FRESH_SUMMARY := $(FRESH)/manifest_summary.json
+$(FRESH_SUMMARY): $(wildcard training/render/*.py) | $(VENV_STAMP)
+	rm -rf $(FRESH)
+	$(BIN)/python -m training.render.dataset --out $(FRESH) --seed 90210 --per-class 200 --split 0,0,1
 
-fresh-data: $(FRESH) ## Render the fresh test set the model card reports (seed 90210, 200 per class)
+fresh-data: $(FRESH_SUMMARY) ## Render the fresh test set the model card reports (seed 90210, 200 per class)
 
-model-reports: $(VENV_STAMP) $(FRESH) ## Re-measure the shipped model for its card: fresh rendered set, real photos if present
+model-reports: $(VENV_STAMP) $(FRESH_SUMMARY) ## Re-measure the shipped model for its card: fresh rendered set, real photos if present
 	$(BIN)/python -m training.evaluate --model $(MODEL) --data $(FRESH) --report weights/reports/fresh_synthetic.json
 	$(BIN)/python -m training.robustness --model $(MODEL) --data $(FRESH) --report weights/reports/robustness.json
 	@if [ -d "$(REAL_PHOTOS)" ]; then \
