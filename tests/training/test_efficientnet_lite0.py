@@ -122,6 +122,7 @@ def test_the_imagenet_head_calls_rendered_penguins_king_penguins(pretrained):
 def test_build_model_gives_a_four_class_head_and_freezes_the_stem_and_early_blocks():
     model = build_model("efficientnet_lite0", num_classes=4, pretrained="efficientnet-lite0")
     assert isinstance(model.classifier, nn.Linear) and model.classifier.out_features == 4
+    assert model.drop_rate == 0.2  # dropout before the head, as in MobileNetV2's classifier
     trainable = freeze_features_before(model, 4)
     frozen = [model.conv_stem, model.bn1, *model.blocks[:4]]
     assert not any(p.requires_grad for m in frozen for p in m.parameters())
