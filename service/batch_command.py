@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                              "FOLDER (or gs://bucket/prefix)")
         classifier = None if measuring else load_classifier(
             args.model.absolute(), backend=settings.model_backend,
-            threads=settings.torch_threads)
+            threads=settings.torch_threads, precision=settings.inference_precision)
     except (ShardError, UsageError) as error:
         print(f"{PROGRAM}: {error}", file=sys.stderr)
         return 2

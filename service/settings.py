@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.cpus import usable_cpu_count
 from service.model.formats import Backend
+from service.model.networks import Precision
 from service.model.preprocessing import DEFAULT_MAX_PIXELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +115,12 @@ class Settings(BaseSettings):
         "weights/ and the image; `make export-onnx`). Both pass the same checksum and self-test "
         "(README, 'TorchScript or ONNX Runtime')."
     )
+    inference_precision: Precision = Field(
+        "auto", description="What the TorchScript forward pass computes in: `bfloat16` about "
+        "halves its cost on CPUs that compute it natively (AVX512-BF16, AMX) and is slower than "
+        "`float32` elsewhere; `auto` picks bfloat16 where the CPU has it, float32 otherwise. "
+        "ONNX Runtime computes in float32 (README, 'Precision')."
+    )
     request_timeout_s: float = Field(
         10.0, gt=0, description="Work still queued this long after admission is dropped "
         "without running and answered 503 `queue_timeout`."
@@ -138,16 +145,23 @@ class Settings(BaseSettings):
                 "MAX_UPLOAD_BYTES, or the largest allowed upload could never be accepted")
         return self
 
+    @model_validator(mode="after")
+    def _bfloat16_needs_torchscript(self) -> Settings:
+        if self.model_backend == "onnx" and self.inference_precision == "bfloat16":
+            raise ValueError("INFERENCE_PRECISION=bfloat16 needs MODEL_BACKEND=torchscript: "
+                             "ONNX Runtime computes the export in float32 (use auto or float32)")
+        return self
+
     @field_validator("model_path", "measurements_model_path")
     @classmethod
     def _absolute_model_path(cls, path: Path) -> Path:
         """Resolve once at startup so the logs and errors name the exact file that was used."""
         return path.expanduser().absolute()
 
-    @field_validator("model_backend", mode="before")
+    @field_validator("model_backend", "inference_precision", mode="before")
     @classmethod
-    def _lower_backend(cls, backend: object) -> object:
-        return backend.lower() if isinstance(backend, str) else backend
+    def _lower_case(cls, choice: object) -> object:
+        return choice.lower() if isinstance(choice, str) else choice
 
     @field_validator("log_level", mode="before")
     @classmethod

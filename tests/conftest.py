@@ -80,6 +80,16 @@ def export_tiny_model(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def float32_inference() -> Iterator[None]:
+    """Every test's service, batch command and subprocess computes in float32, where the
+    recorded answers are exact on any CPU; the default (`auto`: bfloat16 where the CPU has it)
+    and bfloat16 itself have their own tests, which set INFERENCE_PRECISION themselves."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INFERENCE_PRECISION", "float32")
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A verified model file plus its metadata .json, exported once per test session."""

@@ -251,7 +251,16 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="write metrics JSON here, and a confusion PNG beside it",
     )
     parser.add_argument("--workers", type=int, default=2, help="processes decoding photos")
+    add_precision_argument(parser)
     return parser
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", choices=["float32", "bfloat16"], default="float32",
+        help="what the forward pass computes in (the service's INFERENCE_PRECISION; float32 is "
+        "what the metadata's figures and known answers were recorded in)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -261,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         sys.exit(f"error: {error}")
     folder = folder_to_evaluate(args.data, args.split)
-    classifier = load_classifier(args.model)
+    classifier = load_classifier(args.model, precision=args.precision)
     metrics, _ = evaluate_folder(classifier, files, args.workers, dataset_root=args.data)
     print(format_report(metrics))
     if args.report:

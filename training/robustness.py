@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance, ImageStat
 
 from service.model.classifier import load_classifier
 from training.data import LabelledFiles
-from training.evaluate import evaluate_folder, files_to_evaluate
+from training.evaluate import add_precision_argument, evaluate_folder, files_to_evaluate
 
 CLIENT_JPEG_QUALITY = 90
 
@@ -83,13 +83,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--report", type=Path, help="write the results as JSON here")
     parser.add_argument("--workers", type=int, default=2, help="processes decoding photos")
+    add_precision_argument(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     files = files_to_evaluate(args.data)
-    classifier = load_classifier(args.model)
+    classifier = load_classifier(args.model, precision=args.precision)
     keys = ("species_accuracy", "no_penguin_rejected", "penguin_wrongly_rejected", "ece")
     results = {}
     with tempfile.TemporaryDirectory(prefix="robustness-") as scratch:
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "model_version": classifier.metadata.version,
+                    "precision": args.precision,
                     "data": str(args.data),
                     "changes": results,
                 },

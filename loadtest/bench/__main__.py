@@ -101,13 +101,14 @@ def service_settings() -> dict[str, Any]:
     settings = Settings()
     return {name: getattr(settings, name) for name in (
         "torch_threads", "decode_workers", "max_batch_size", "max_batch_wait_ms", "max_queue",
-        "request_timeout_s")}
+        "request_timeout_s", "inference_precision")}
 
 
-def measure_parts(model: Path, threads: int, photo_dir: Path, out: Path, budget: float,
-                  onnx: Path | None) -> dict[str, Any]:
+def measure_parts(model: Path, settings: dict[str, Any], photo_dir: Path, out: Path,
+                  budget: float, onnx: Path | None) -> dict[str, Any]:
     subprocess.run([sys.executable, "-m", "loadtest.bench.components", "--model", str(model),
-                    "--threads", str(threads), "--photos", str(photo_dir), "--budget",
+                    "--threads", str(settings["torch_threads"]), "--precision",
+                    settings["inference_precision"], "--photos", str(photo_dir), "--budget",
                     str(budget), "--out", str(out), *(["--onnx", str(onnx)] if onnx else [])],
                    check=True, cwd=REPO_ROOT)
     return json.loads(out.read_text())
@@ -421,8 +422,8 @@ async def main_async(args: argparse.Namespace) -> int:
         result["onnx"] = {"file": str(onnx), "footprint": footprints(
             model, onnx, result["model"]["input_size"], plan.cold_starts)}
     print("model and decoding costs (1/2)", flush=True)
-    result["parts"].append(measure_parts(model, settings["torch_threads"], photo_dir,
-                                         out / "parts-1.json", plan.parts_budget, onnx))
+    result["parts"].append(measure_parts(model, settings, photo_dir, out / "parts-1.json",
+                                         plan.parts_budget, onnx))
     print("naive reference server", flush=True)
     result["naive"] = await bench_naive(plan, model, photos, settings["torch_threads"], out)
     print("the service", flush=True)
@@ -445,8 +446,8 @@ async def main_async(args: argparse.Namespace) -> int:
             plan, onnx_model, photos, out / "onnx", settings, (1, 32), {"MODEL_BACKEND": "onnx"},
             overload=False)
     print("model and decoding costs (2/2)", flush=True)
-    result["parts"].append(measure_parts(model, settings["torch_threads"], photo_dir,
-                                         out / "parts-2.json", plan.parts_budget, onnx))
+    result["parts"].append(measure_parts(model, settings, photo_dir, out / "parts-2.json",
+                                         plan.parts_budget, onnx))
     result["machine"]["load_after"] = load_average()
     result["seconds"] = time.perf_counter() - started
     result["verdicts"] = report.verdicts(result)

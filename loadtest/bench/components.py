@@ -2,9 +2,11 @@
 
 - the model's ceiling: images per second on preprocessed tensors at each batch size, for the
   TorchScript file as served (contiguous and channels-last input; with and without
-  `torch.jit.optimize_for_inference`), and ONNX Runtime on its ONNX export if given;
-- one batch-1 forward pass, and one decode (the service's path: draft-mode JPEG decoding, one
-  resize, uint8 pixels), the two parts of a lone request's latency;
+  `torch.jit.optimize_for_inference`; channels-last in bfloat16, INFERENCE_PRECISION), and ONNX
+  Runtime on its ONNX export if given;
+- one batch-1 forward pass (TorchScript in the service's precision), and one decode (the
+  service's path: draft-mode JPEG decoding, one resize, uint8 pixels), the two parts of a lone
+  request's latency;
 - the same two parts run one after the other, as a lone request runs them in the service
   (decoded on one thread, answered by the classifier on another), without HTTP;
 - the naive path's decode (whole photo, torchvision transforms), for comparison.
@@ -32,7 +34,9 @@ from service.engine.allocator import keep_freed_memory_for_reuse
 from service.model.classifier import Classifier, load_classifier
 from service.model.formats import load_model, load_onnx_model
 from service.model.metadata import Preprocessing, read_metadata
+from service.model.networks import PRECISIONS, Precision
 from service.model.preprocessing import bytes_to_pixels
+from service.model.torch_network import resolve_precision
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 NORMALISE_BATCHES = (1, 8, 32)
@@ -80,7 +84,15 @@ def torchscript_variants(model_path: Path) -> dict[str, Callable[[torch.Tensor],
     variants["torchscript optimize_for_inference"] = optimized
     variants["torchscript optimize_for_inference channels-last"] = lambda x: optimized(
         x.contiguous(memory_format=torch.channels_last))
+    variants["torchscript channels-last bfloat16"] = lambda x: _in_bfloat16(
+        served, x.contiguous(memory_format=torch.channels_last))
     return variants
+
+
+def _in_bfloat16(module: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """The pass as INFERENCE_PRECISION=bfloat16 runs it (service/model/torch_network.py)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return module(batch).float()
 
 
 def onnx_variant(onnx_path: Path | None, threads: int) -> Callable[[torch.Tensor], object] | None:
@@ -111,12 +123,13 @@ def ceiling(model_path: Path, threads: int, budget: float, input_size: int,
     return {"images_per_second": table, "batch1_ms": batch1_ms}
 
 
-def served_classifiers(model_path: Path, onnx_path: Path | None, threads: int
-                       ) -> dict[str, Classifier]:
-    """The service's own classifier on each backend the run measures (ONNX Runtime's from the
-    export's folder, whose metadata records the export's checksum; the bench passes an export
-    only when ONNX Runtime is installed)."""
-    classifiers = {"torchscript": load_classifier(model_path, threads=threads)}
+def served_classifiers(model_path: Path, onnx_path: Path | None, threads: int,
+                       precision: Precision) -> dict[str, Classifier]:
+    """The service's own classifier on each backend the run measures, TorchScript's in the
+    service's precision (ONNX Runtime's from the export's folder, whose metadata records the
+    export's checksum; the bench passes an export only when ONNX Runtime is installed)."""
+    classifiers = {"torchscript": load_classifier(model_path, threads=threads,
+                                                  precision=precision)}
     if onnx_path is not None and onnx_path.exists():
         classifiers["onnxruntime"] = load_classifier(onnx_path.with_suffix(".pt"),
                                                      backend="onnx", threads=threads)
@@ -197,13 +210,15 @@ def main() -> None:
     parser.add_argument("--onnx", type=Path, help="the same network exported as ONNX")
     parser.add_argument("--budget", type=float, default=1.5, help="seconds per measurement")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the service's INFERENCE_PRECISION")
     args = parser.parse_args()
     keep_freed_memory_for_reuse()  # the service's allocator settings (engine/allocator.py)
     torch.set_num_threads(args.threads)
     spec = read_metadata(args.model).preprocessing
-    result = {"threads": args.threads,
+    result = {"threads": args.threads, "precision": resolve_precision(args.precision),
               **ceiling(args.model, args.threads, args.budget, spec.input_size, args.onnx)}
-    classifiers = served_classifiers(args.model, args.onnx, args.threads)
+    classifiers = served_classifiers(args.model, args.onnx, args.threads, args.precision)
     result["normalise_ms"] = normalise_costs(classifiers, spec)
     if args.photos:
         result.update(decode_costs(args.photos, spec))

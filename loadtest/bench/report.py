@@ -22,9 +22,12 @@ READY_S = 1.5
 READY_RSS_MIB = 400
 PEAK_RSS_MIB = 1024
 # Each backend as `make bench` serves it: (name in the report, the service's result key, its
-# variant in the model-alone table, its runtime's key in the lone-request and footprint figures)
+# variant in the model-alone table, its runtime's key in the lone-request and footprint figures);
+# TorchScript's variant is the one of the precision it was served in (served_variant).
 BACKENDS = (("TorchScript", "service", "torchscript channels-last", "torchscript"),
             ("ONNX Runtime", "service_onnx", "onnxruntime", "onnxruntime"))
+TORCHSCRIPT_VARIANTS = {"float32": "torchscript channels-last",
+                        "bfloat16": "torchscript channels-last bfloat16"}
 MARKER_BEGIN = "<!-- bench:begin (written by `make bench`; edit outside the markers) -->"
 MARKER_END = "<!-- bench:end -->"
 
@@ -42,9 +45,16 @@ def ceiling_of(parts: list[dict[str, Any]]) -> tuple[float, str, int]:
     return best
 
 
+def served_variant(parts: list[dict[str, Any]]) -> str:
+    """The model-alone variant the service's TorchScript passes are: channels-last, in the
+    precision the service resolved (float32 in runs from before INFERENCE_PRECISION)."""
+    return TORCHSCRIPT_VARIANTS[parts[0].get("precision", "float32")]
+
+
 def served_batch1_ms(parts: list[dict[str, Any]]) -> float:
-    """The batch-1 forward pass as the service runs it (channels-last TorchScript), best run."""
-    return min(run["batch1_ms"]["torchscript channels-last"] for run in parts)
+    """The batch-1 forward pass as the service runs it, best run."""
+    variant = served_variant(parts)
+    return min(run["batch1_ms"][variant] for run in parts)
 
 
 def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,6 +136,8 @@ def speed_verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 19's targets for each backend the run served, every figure from this run."""
     out = []
     for name, key, variant, runtime in BACKENDS:
+        if key == "service":
+            variant = served_variant(result["parts"])
         service = result.get(key)
         if service and all(variant in run["images_per_second"] for run in result["parts"]):
             out += [{**verdict, "backend": name}
@@ -388,7 +400,9 @@ def markdown(result: dict[str, Any]) -> str:
                               phase["p90_ms"], phase["p99_ms"], _errors(phase),
                               phase["server_cpu_ms_per_request"]))
     lines += ["", f"### The model alone ({result['parts'][0]['threads']} torch thread(s), "
-              "preprocessed tensors), images/s by batch size, best of the runs", ""]
+              "preprocessed tensors), images/s by batch size, best of the runs", "",
+              f"The service's TorchScript passes are `{served_variant(result['parts'])}` "
+              "(INFERENCE_PRECISION as resolved on this machine).", ""]
     sizes = list(result["parts"][0]["images_per_second"]["torchscript"].keys())
     lines += [_row("variant", *sizes, "batch-1 ms"), _row("---", *(["---:"] * (len(sizes) + 1)))]
     for variant in result["parts"][0]["images_per_second"]:

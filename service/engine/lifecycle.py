@@ -102,6 +102,7 @@ async def load_and_warm_up(state: ModelState, settings: Settings, decode_pool: E
     state.pipeline, state.status = pipeline, ModelStatus.READY
     log.info("model ready", extra={"model_version": pipeline.metadata.version,
                                    "model_path": str(settings.model_path),
+                                   "precision": pipeline.runner.classifier.precision,
                                    "selftest": str(state.selftest.status), **timings})
 
 
@@ -143,7 +144,8 @@ class SelfTestFailed(ModelIntegrityError):
 def _loader(settings: Settings) -> Callable[[Path], Classifier]:
     """TorchScript (the contract), or ONNX Runtime on the same network's ONNX export."""
     return functools.partial(load_classifier, backend=settings.model_backend,
-                             threads=settings.torch_threads)
+                             threads=settings.torch_threads,
+                             precision=settings.inference_precision)
 
 
 async def warm_up(pipeline: ClassificationPipeline) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from service.engine.pipeline import ClassificationPipeline, Upload
 from service.model.errors import ApiError
-from service.model.known_answers import largest_difference, photo_bytes
+from service.model.known_answers import allowed_difference, largest_difference, photo_bytes
 
 
 class SelfTestStatus(enum.StrEnum):
@@ -49,6 +49,7 @@ async def run_self_test(pipeline: ClassificationPipeline) -> SelfTestResult:
     known = pipeline.metadata.known_answers
     if known is None:
         return NOT_RECORDED
+    tolerance = allowed_difference(known, pipeline.runner.classifier.precision)
     largest = 0.0
     for reference in known.references:
         try:
@@ -56,14 +57,13 @@ async def run_self_test(pipeline: ClassificationPipeline) -> SelfTestResult:
         except ApiError as error:
             return SelfTestResult(SelfTestStatus.FAILED,
                                   f"{reference.name} could not be classified: {error.message}",
-                                  len(known.references), None, known.tolerance)
+                                  len(known.references), None, tolerance)
         difference = largest_difference(reference, classified.prediction.probabilities)
         largest = max(largest, difference.size)
-        if difference.size > known.tolerance:
+        if difference.size > tolerance:
             return SelfTestResult(SelfTestStatus.FAILED,
                                   f"{difference.describe()}, more than the tolerance "
-                                  f"{known.tolerance:.0e}", len(known.references), largest,
-                                  known.tolerance)
+                                  f"{tolerance:.0e}", len(known.references), largest, tolerance)
     return SelfTestResult(SelfTestStatus.PASSED,
                           f"all {len(known.references)} reference photos answered as recorded",
-                          len(known.references), largest, known.tolerance)
+                          len(known.references), largest, tolerance)

@@ -180,7 +180,8 @@ async def model_info(
     """The metadata of the models that answer, so clients can log which version they used,
     the backend running it, and the photo model's self-test result."""
     assert state.selftest is not None  # a ready model has run its self-test
-    info = encode_model_info(pipeline.metadata, state.selftest, settings.model_backend)
+    info = encode_model_info(pipeline.metadata, state.selftest, settings.model_backend,
+                             pipeline.runner.classifier.precision)
     if measurements.model is not None:
         info.measurements = describe_measurements_model(measurements.model)
     return info
@@ -216,14 +217,15 @@ def encode_batch_response(
     )
 
 
-def encode_model_info(metadata: ModelMetadata, selftest: SelfTestResult, backend: str
-                      ) -> ModelInfo:
+def encode_model_info(metadata: ModelMetadata, selftest: SelfTestResult, backend: str,
+                      precision: str) -> ModelInfo:
     """The model's metadata as the /model JSON body."""
     return ModelInfo(
         version=metadata.version,
         architecture=metadata.architecture,
         format=metadata.format,
         backend=backend,
+        precision=precision,
         created_at=metadata.created_at,
         sha256=metadata.sha256,
         labels=metadata.labels,

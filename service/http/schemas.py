@@ -78,6 +78,8 @@ class ModelInfo(BaseModel):
     format: str
     backend: str = Field(description="What runs the network (MODEL_BACKEND): `torchscript`, the "
                          "model file itself, or `onnx`, ONNX Runtime on its ONNX export.")
+    precision: str = Field(description="What the forward pass computes in (INFERENCE_PRECISION "
+                           "as resolved on this machine): `float32` or `bfloat16`.")
     created_at: str
     sha256: str
     labels: list[str] = Field(description="Every output label, the reject label included.")

@@ -19,7 +19,7 @@ from service.model.metadata import (
     read_metadata,
     verify_model_file,
 )
-from service.model.networks import Network, load_network
+from service.model.networks import ExecutedPrecision, Network, Precision, load_network
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class Classifier:
     def module(self) -> object:
         """The backend's own model object (the TorchScript module, for training's tools)."""
         return self.network.module
+
+    @property
+    def precision(self) -> ExecutedPrecision:
+        """What its forward passes compute in."""
+        return self.network.precision
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 photos at the input size to their (N, labels) logits."""
@@ -93,12 +98,14 @@ def interpret(logits: ArrayLike, metadata: ModelMetadata) -> list[Prediction]:
 
 
 def load_classifier(model_path: Path, *, backend: Backend = "torchscript",
-                    threads: int = 1) -> Classifier:
+                    threads: int = 1, precision: Precision = "float32") -> Classifier:
     """Read the metadata beside `model_path`, verify the file `backend` runs against the
     checksum recorded for it, load it and check its outputs.
 
     TorchScript (the contract) runs `model_path` itself; ONNX Runtime (MODEL_BACKEND=onnx) runs
-    its ONNX export beside it, on `threads` threads. Both go through the same verification:
+    its ONNX export beside it, on `threads` threads. `precision` is what the forward pass
+    computes in (TorchScript only; float32, the default, is what the metadata's figures and
+    known answers were recorded in). Both go through the same verification:
     raises `ModelIntegrityError` with the exact reason when any step fails, and nothing is
     loaded from a file whose checksum does not match.
     """
@@ -108,7 +115,8 @@ def load_classifier(model_path: Path, *, backend: Backend = "torchscript",
     path = backend_file(model_path, backend)
     verify_model_file(path, metadata, backend)
     try:
-        network = load_network(path, backend, metadata.preprocessing, threads=threads)
+        network = load_network(path, backend, metadata.preprocessing, threads=threads,
+                               precision=precision)
     except ModelFormatError as error:
         raise ModelIntegrityError(str(error)) from error
     _check_outputs(network, metadata)

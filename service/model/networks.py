@@ -12,19 +12,25 @@ from __future__ import annotations
 import contextlib
 import importlib
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
-from service.model.formats import Backend, OnnxModule, load_onnx_model
+from service.model.formats import Backend, ModelFormatError, OnnxModule, load_onnx_model
 from service.model.metadata import Preprocessing
 from service.model.preprocessing import normalize_array
+
+# What a forward pass computes in (INFERENCE_PRECISION): `auto` chooses where the model loads.
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+ExecutedPrecision = Literal["float32", "bfloat16"]
 
 
 class Network(Protocol):
     """What the engine runs: one forward pass over a batch of photos."""
 
     module: Any  # the backend's own model object (TorchScript module, ONNX Runtime wrapper)
+    precision: ExecutedPrecision
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 photos at the input size to (N, labels) float32 logits."""
@@ -40,6 +46,8 @@ class Network(Protocol):
 class OnnxNetwork:
     """ONNX Runtime on the model's ONNX export, with NumPy normalisation."""
 
+    precision: ExecutedPrecision = "float32"
+
     def __init__(self, module: OnnxModule, spec: Preprocessing) -> None:
         self.module = module
         self.spec = spec
@@ -54,16 +62,20 @@ class OnnxNetwork:
         """Nothing to do: the session's thread count was set when it was created."""
 
 
-def load_network(path: Path, backend: Backend, spec: Preprocessing, *, threads: int
-                 ) -> Network:
+def load_network(path: Path, backend: Backend, spec: Preprocessing, *, threads: int,
+                 precision: Precision = "float32") -> Network:
     """Load `path` (see formats.backend_file) with `backend`, normalising as `spec` says, on
-    `threads` threads. Raises formats.ModelFormatError when the file cannot be loaded."""
+    `threads` threads, computing in `precision` (ONNX Runtime: float32 only). Raises
+    formats.ModelFormatError when the file cannot be loaded."""
     if backend == "onnx":
+        if precision == "bfloat16":
+            raise ModelFormatError("bfloat16 runs on the TorchScript backend only; ONNX "
+                                   "Runtime computes the export in float32")
         return OnnxNetwork(load_onnx_model(path, threads=threads), spec)
     # Imported here so that only a TorchScript service pays for torch.
     from service.model.torch_network import load_torchscript_network
 
-    return load_torchscript_network(path, spec, threads=threads)
+    return load_torchscript_network(path, spec, threads=threads, precision=precision)
 
 
 def import_backend(backend: Backend) -> None:

@@ -21,7 +21,7 @@ def photos(folder: Path, count: int) -> Path:
 
 def test_a_lone_request_is_timed_as_its_decode_then_its_pass(tiny_model_path, tmp_path):
     spec = read_metadata(tiny_model_path).preprocessing
-    classifiers = served_classifiers(tiny_model_path, None, threads=1)
+    classifiers = served_classifiers(tiny_model_path, None, threads=1, precision="float32")
     costs = lone_request_costs(classifiers, photos(tmp_path, 3), spec, rounds=2)
     assert set(costs) == {"torchscript"}
     figures = costs["torchscript"]
@@ -33,8 +33,14 @@ def test_a_lone_request_is_timed_as_its_decode_then_its_pass(tiny_model_path, tm
 def test_onnx_runtime_is_measured_from_the_export_beside_the_model(tiny_model_path):
     spec = read_metadata(tiny_model_path).preprocessing
     classifiers = served_classifiers(tiny_model_path, tiny_model_path.with_suffix(".onnx"),
-                                     threads=1)
+                                     threads=1, precision="auto")
     assert set(classifiers) == {"torchscript", "onnxruntime"}
+    assert classifiers["onnxruntime"].network.precision == "float32"
     costs = normalise_costs(classifiers, spec)
     assert set(costs) == {"torchscript", "onnxruntime"}
     assert all(ms > 0 for sizes in costs.values() for ms in sizes.values())
+
+
+def test_torchscript_is_measured_in_the_services_precision(tiny_model_path):
+    classifiers = served_classifiers(tiny_model_path, None, threads=1, precision="bfloat16")
+    assert classifiers["torchscript"].network.precision == "bfloat16"

@@ -86,6 +86,21 @@ def test_a_backend_the_run_did_not_serve_is_left_out():
     assert {v["backend"] for v in speed_verdicts(result)} == {"TorchScript"}
 
 
+def test_a_bfloat16_service_is_judged_against_the_bfloat16_pass():
+    result = result_with(onnx_ready_s=0.9, onnx_ready_mb=150.0)
+    (part,) = result["parts"]
+    part["precision"] = "bfloat16"
+    part["batch1_ms"]["torchscript channels-last bfloat16"] = 6.0
+    part["images_per_second"]["torchscript channels-last bfloat16"] = {"1": 160.0, "2": 180.0,
+                                                                       "4": 200.0}
+    verdicts = speed_verdicts(result)
+    # 16.0 ms of CPU against 4.0 + 5.0 (batch 4 at 200 img/s, not float32's 100).
+    cpu = verdict(verdicts, "TorchScript", "server CPU per request")
+    assert "4.0 + 5.0 (batch 4)" in cpu["measured"]
+    lone = verdict(verdicts, "TorchScript", "p50 at C=1")
+    assert "4.0 + 6.0 + 2" in lone["measured"]
+
+
 def test_mean_batch_and_pass_time_come_from_the_metrics_between_two_readings():
     figures = batch_figures((10.0, 5.0, 0.05), (40.0, 15.0, 0.25))
     assert figures == {"mean_batch_size": 3.0, "mean_pass_ms": pytest.approx(20.0)}

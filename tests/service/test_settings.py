@@ -16,7 +16,7 @@ ENV_NAMES = ["PORT", "HOST", "MODEL_PATH", "MAX_UPLOAD_BYTES", "MAX_BATCH_UPLOAD
              "LOG_LEVEL", "MAX_BATCH_SIZE", "MAX_BATCH_WAIT_MS", "MAX_QUEUE", "REQUEST_TIMEOUT_S",
              "MODEL_BACKEND", "MAX_INFLIGHT_UPLOAD_BYTES", "MEASUREMENTS_MODEL_PATH",
              "MAX_MEASUREMENT_ROWS", "CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT",
-             "REFUSED_BODY_DISCARD_BYTES", "REFUSED_BODY_DISCARD_SECONDS"]
+             "REFUSED_BODY_DISCARD_BYTES", "REFUSED_BODY_DISCARD_SECONDS", "INFERENCE_PRECISION"]
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def test_defaults(clean_env):
     assert settings.log_level == "INFO"
     assert settings.measurements_model_path == REPO_ROOT / "weights" / "penguin_measurements.json"
     assert settings.max_measurement_rows == 1000
+    assert settings.inference_precision == "auto"
 
 
 def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path):
@@ -49,7 +50,8 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
               "MODEL_BACKEND": "ONNX", "MAX_INFLIGHT_UPLOAD_BYTES": "9000",
               "MEASUREMENTS_MODEL_PATH": str(tmp_path / "m.json"), "MAX_MEASUREMENT_ROWS": "7",
               "CLOUD_RUN_TASK_INDEX": "2", "CLOUD_RUN_TASK_COUNT": "5",
-              "REFUSED_BODY_DISCARD_BYTES": "4000", "REFUSED_BODY_DISCARD_SECONDS": "0.5"}
+              "REFUSED_BODY_DISCARD_BYTES": "4000", "REFUSED_BODY_DISCARD_SECONDS": "0.5",
+              "INFERENCE_PRECISION": "Float32"}
     for name, value in values.items():
         clean_env.setenv(name, value)
     settings = Settings()
@@ -63,6 +65,7 @@ def test_every_setting_is_read_from_its_environment_variable(clean_env, tmp_path
         "measurements_model_path": tmp_path / "m.json", "max_measurement_rows": 7,
         "cloud_run_task_index": 2, "cloud_run_task_count": 5,
         "refused_body_discard_bytes": 4000, "refused_body_discard_seconds": 0.5,
+        "inference_precision": "float32",
     }
 
 
@@ -74,12 +77,21 @@ def test_relative_model_path_is_taken_from_the_working_directory(clean_env, tmp_
 
 @pytest.mark.parametrize(("name", "value"), [
     ("PORT", "http"), ("PORT", "70000"), ("MAX_UPLOAD_BYTES", "0"), ("TORCH_THREADS", "0"),
-    ("LOG_LEVEL", "chatty"),
+    ("LOG_LEVEL", "chatty"), ("INFERENCE_PRECISION", "float16"),
 ])
 def test_invalid_values_are_refused(clean_env, name, value):
     clean_env.setenv(name, value)
     with pytest.raises(ValidationError, match=name.lower()):
         Settings()
+
+
+def test_bfloat16_with_onnx_runtime_is_refused_with_the_reason(clean_env):
+    clean_env.setenv("MODEL_BACKEND", "onnx")
+    clean_env.setenv("INFERENCE_PRECISION", "bfloat16")
+    with pytest.raises(ValidationError, match="ONNX Runtime computes the export in float32"):
+        Settings()
+    clean_env.setenv("INFERENCE_PRECISION", "auto")  # auto means float32 there
+    assert Settings().inference_precision == "auto"
 
 
 def write_cgroup(root: Path, files: dict[str, str]) -> Path:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from training import evaluate
 from training.compare import compare, exact_mcnemar_p
 from training.compare import main as compare_main
 from training.evaluate import main as evaluate_main
@@ -55,6 +56,24 @@ def test_evaluation_reports_every_photo_and_compare_reads_them(tiny_dataset, tmp
     same = json.loads(capsys.readouterr().out)
     assert same["only_first_right"] == same["only_second_right"] == []
     assert same["mcnemar_exact_p"] == 1.0
+
+
+def test_evaluation_measures_the_precision_it_is_asked_for(tiny_dataset, tmp_path,
+                                                           monkeypatch):
+    """`--precision bfloat16` evaluates what a bfloat16 service answers, not float32's."""
+    asked = []
+    real = evaluate.load_classifier
+
+    def recording(path, **options):
+        asked.append(options.get("precision"))
+        return real(path, **options)
+
+    monkeypatch.setattr(evaluate, "load_classifier", recording)
+    path = tmp_path / "bf16.json"
+    assert evaluate_main(["--model", str(SHIPPED), "--data", str(tiny_dataset), "--report",
+                          str(path), "--precision", "bfloat16"]) == 0
+    assert asked == ["bfloat16"]
+    assert json.loads(path.read_text())["images"] > 0
 
 
 def test_a_report_without_per_photo_answers_is_refused_with_the_fix(tmp_path):

@@ -129,11 +129,13 @@ def test_a_batch_gives_each_photo_the_probabilities_it_gets_alone(mobilenet_path
                                                 abs=PROBABILITY_TOLERANCE)
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_answers_through_the_app_are_identical_batched_or_alone(serve, settings_for,
-                                                                mobilenet_path):
+                                                                mobilenet_path, precision):
     photos = [noise_photo(seed) for seed in range(8)]
     # A long wait, so the concurrent uploads surely share a batch; decoding on 2 threads.
-    settings = settings_for(model_path=mobilenet_path, max_batch_wait_ms=1000.0)
+    settings = settings_for(model_path=mobilenet_path, max_batch_wait_ms=1000.0,
+                            inference_precision=precision)
     with serve(settings) as client:
         sizes = record_batches(client)
         together = post_concurrently(client, photos)
