@@ -1,4 +1,4 @@
-"""Fine-tune a MobileNet on an ImageFolder dataset, calibrate it, evaluate it and export it.
+"""Fine-tune a MobileNet (or EfficientNet-Lite0) on an ImageFolder; calibrate, evaluate, export it.
 
 Reads top to bottom: arguments, data, model, `train_one_epoch`, `validate`, then calibration,
 test evaluation and export of the best checkpoint with its metadata.
