@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     )
     inference_precision: Precision = Field(
         "auto", description="What the TorchScript forward pass computes in: `bfloat16` about "
-        "halves its cost on CPUs that compute it natively (AVX512-BF16, AMX) and is slower than "
+        "halves the cost of a batched pass on CPUs that compute it natively (AVX512-BF16, AMX) and is slower than "
         "`float32` elsewhere; `auto` picks bfloat16 where the CPU has it, float32 otherwise. "
         "ONNX Runtime computes in float32 (README, 'Precision')."
     )
