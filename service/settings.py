@@ -117,9 +117,9 @@ class Settings(BaseSettings):
     )
     inference_precision: Precision = Field(
         "auto", description="What the TorchScript forward pass computes in: `bfloat16` about "
-        "halves the cost of a batched pass on CPUs that compute it natively (AVX512-BF16, AMX) and is slower than "
-        "`float32` elsewhere; `auto` picks bfloat16 where the CPU has it, float32 otherwise. "
-        "ONNX Runtime computes in float32 (README, 'Precision')."
+        "halves the cost of a batched pass on CPUs that compute it natively (AVX512-BF16, "
+        "AMX) and is slower than `float32` elsewhere; `auto` picks bfloat16 where the CPU has "
+        "it, float32 otherwise. ONNX Runtime computes in float32 (README, 'Precision')."
     )
     request_timeout_s: float = Field(
         10.0, gt=0, description="Work still queued this long after admission is dropped "
