@@ -24,6 +24,7 @@ from service.model.classifier import (
     load_classifier,
 )
 from service.model.metadata import ModelMetadata, Preprocessing
+from service.model.networks import EXECUTED_PRECISIONS
 from service.model.torch_network import normalize
 from training.calibration import expected_calibration_error
 from training.conditions import accuracy_by_condition, read_manifest
@@ -257,7 +258,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--precision", choices=["float32", "bfloat16"], default="float32",
+        "--precision", choices=EXECUTED_PRECISIONS, default="float32",
         help="what the forward pass computes in (the service's INFERENCE_PRECISION; float32 is "
         "what the metadata's figures and known answers were recorded in)",
     )

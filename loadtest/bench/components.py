@@ -36,7 +36,7 @@ from service.model.formats import load_model, load_onnx_model
 from service.model.metadata import Preprocessing, read_metadata
 from service.model.networks import PRECISIONS, Precision
 from service.model.preprocessing import bytes_to_pixels
-from service.model.torch_network import resolve_precision
+from service.model.torch_network import TorchScriptNetwork, resolve_precision
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 NORMALISE_BATCHES = (1, 8, 32)
@@ -84,15 +84,12 @@ def torchscript_variants(model_path: Path) -> dict[str, Callable[[torch.Tensor],
     variants["torchscript optimize_for_inference"] = optimized
     variants["torchscript optimize_for_inference channels-last"] = lambda x: optimized(
         x.contiguous(memory_format=torch.channels_last))
-    variants["torchscript channels-last bfloat16"] = lambda x: _in_bfloat16(
-        served, x.contiguous(memory_format=torch.channels_last))
+    # The pass as INFERENCE_PRECISION=bfloat16 runs it, by the service's own network.
+    in_bfloat16 = TorchScriptNetwork(served, read_metadata(model_path).preprocessing,
+                                     threads=torch.get_num_threads(), precision="bfloat16")
+    variants["torchscript channels-last bfloat16"] = lambda x: in_bfloat16.forward(
+        x.contiguous(memory_format=torch.channels_last))
     return variants
-
-
-def _in_bfloat16(module: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """The pass as INFERENCE_PRECISION=bfloat16 runs it (service/model/torch_network.py)."""
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        return module(batch).float()
 
 
 def onnx_variant(onnx_path: Path | None, threads: int) -> Callable[[torch.Tensor], object] | None:

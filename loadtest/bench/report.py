@@ -22,10 +22,10 @@ READY_S = 1.5
 READY_RSS_MIB = 400
 PEAK_RSS_MIB = 1024
 # Each backend as `make bench` serves it: (name in the report, the service's result key, its
-# variant in the model-alone table, its runtime's key in the lone-request and footprint figures);
-# TorchScript's variant is the one of the precision it was served in (served_variant).
-BACKENDS = (("TorchScript", "service", "torchscript channels-last", "torchscript"),
-            ("ONNX Runtime", "service_onnx", "onnxruntime", "onnxruntime"))
+# runtime's key in the lone-request and footprint figures); its variant in the model-alone
+# table is `model_alone_variant`'s.
+BACKENDS = (("TorchScript", "service", "torchscript"),
+            ("ONNX Runtime", "service_onnx", "onnxruntime"))
 TORCHSCRIPT_VARIANTS = {"float32": "torchscript channels-last",
                         "bfloat16": "torchscript channels-last bfloat16"}
 MARKER_BEGIN = "<!-- bench:begin (written by `make bench`; edit outside the markers) -->"
@@ -49,6 +49,12 @@ def served_variant(parts: list[dict[str, Any]]) -> str:
     """The model-alone variant the service's TorchScript passes are: channels-last, in the
     precision the service resolved (float32 in runs from before INFERENCE_PRECISION)."""
     return TORCHSCRIPT_VARIANTS[parts[0].get("precision", "float32")]
+
+
+def model_alone_variant(runtime: str, parts: list[dict[str, Any]]) -> str:
+    """The model-alone variant a backend's service passes are: TorchScript's as served,
+    ONNX Runtime's its only one."""
+    return served_variant(parts) if runtime == "torchscript" else runtime
 
 
 def served_batch1_ms(parts: list[dict[str, Any]]) -> float:
@@ -135,9 +141,8 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
 def speed_verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 19's targets for each backend the run served, every figure from this run."""
     out = []
-    for name, key, variant, runtime in BACKENDS:
-        if key == "service":
-            variant = served_variant(result["parts"])
+    for name, key, runtime in BACKENDS:
+        variant = model_alone_variant(runtime, result["parts"])
         service = result.get(key)
         if service and all(variant in run["images_per_second"] for run in result["parts"]):
             out += [{**verdict, "backend": name}

@@ -24,6 +24,7 @@ from service.model.preprocessing import normalize_array
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 ExecutedPrecision = Literal["float32", "bfloat16"]
+EXECUTED_PRECISIONS: tuple[ExecutedPrecision, ...] = get_args(ExecutedPrecision)
 
 
 class Network(Protocol):

@@ -39,13 +39,17 @@ class TorchScriptNetwork:
 
     @torch.inference_mode()
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        batch = self.prepare(pixels)
+        return self.forward(self.prepare(pixels)).numpy()
+
+    @torch.inference_mode()
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """The pass over a prepared batch, in this network's precision: float32 logits."""
         if self.precision == "float32":
-            return self.module(batch).numpy()
+            return self.module(batch)
         # Autocast runs the frozen graph's convolutions and matmuls in bfloat16 (its weights
         # cast on the fly), everything else in float32; the logits come back as float32.
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.module(batch).float().numpy()
+            return self.module(batch).float()
 
     @torch.inference_mode()
     def prepare(self, pixels: np.ndarray) -> torch.Tensor:
